@@ -1,0 +1,1 @@
+"""Benchmarks: throughput per stage and end to end."""

@@ -1,0 +1,1 @@
+"""Export to ONNX and TensorRT (a later issue)."""

@@ -1,0 +1,1 @@
+"""Probe, decode, encode and mux with PyAV; images with Pillow."""

@@ -1,0 +1,195 @@
+"""Decode the first video stream of a file into planar frames with clean timestamps."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vidrestore.errors import InputError
+from vidrestore.io.probe import VideoInfo
+from vidrestore.pipeline.frames import PLANAR_FORMATS, PlaneFormat
+
+log = logging.getLogger(__name__)
+
+# Layouts read as they are (the j-formats are full-range twins of the plain ones).
+_DIRECT = {name: (name, False) for name in PLANAR_FORMATS}
+_DIRECT.update({"yuvj420p": ("yuv420p", True), "yuvj422p": ("yuv422p", True), "yuvj444p": ("yuv444p", True)})
+
+_AVCOL_RANGE_JPEG = 2
+_AVCHROMA_LOC_CENTER = 2  # FFmpeg's AVCHROMA_LOC_CENTER
+
+
+@dataclass
+class DecodeStats:
+    frames: int = 0
+    decode_errors: int = 0
+    fixed_timestamps: int = 0
+    converted_from: str | None = None  # source pix_fmt when swscale converted it
+
+
+def read_plane(plane: av.video.plane.VideoPlane, dtype: type, width: int, height: int) -> np.ndarray:
+    itemsize = np.dtype(dtype).itemsize
+    rows = np.frombuffer(plane, dtype=dtype).reshape(-1, plane.line_size // itemsize)
+    return rows[:height, :width].copy()
+
+
+class TimestampFixer:
+    """Makes presentation timestamps strictly increasing without drift.
+
+    Frames whose pts is missing, repeated or goes backwards wait until the next
+    good timestamp, then are spread evenly between their neighbours; at the end
+    of the stream they continue at the nominal frame step.
+    """
+
+    def __init__(self, step: int, max_pending: int = 256) -> None:
+        self.step = step
+        self.max_pending = max_pending
+        self.last: int | None = None
+        self.pending: list[object] = []
+        self.fixed = 0
+
+    def push(self, item: object, pts: int | None) -> list[tuple[object, int]]:
+        good = pts is not None and (self.last is None or pts > self.last)
+        if good and self.pending:
+            return self._spread(pts) + self._accept(item, pts)
+        if good:
+            return self._accept(item, pts)
+        self.pending.append(item)
+        if len(self.pending) >= self.max_pending:
+            return self.flush()
+        return []
+
+    def flush(self) -> list[tuple[object, int]]:
+        out = []
+        base = self.last if self.last is not None else -self.step
+        for i, item in enumerate(self.pending, start=1):
+            out.append((item, base + i * self.step))
+        self.fixed += len(self.pending)
+        if self.pending:
+            self.last = out[-1][1]
+        self.pending = []
+        return out
+
+    def _accept(self, item: object, pts: int) -> list[tuple[object, int]]:
+        self.last = pts
+        return [(item, pts)]
+
+    def _spread(self, next_pts: int) -> list[tuple[object, int]]:
+        n = len(self.pending)
+        if self.last is None:
+            start = next_pts - (n + 1) * self.step
+            slots = [start + i * self.step for i in range(1, n + 1)]
+        else:
+            gap = next_pts - self.last
+            slots = [self.last + (gap * i) // (n + 1) for i in range(1, n + 1)]
+        # A gap narrower than the frames it must hold: keep order with 1-tick steps.
+        for i in range(len(slots)):
+            low = (slots[i - 1] if i else (self.last if self.last is not None else slots[0] - 1)) + 1
+            slots[i] = max(slots[i], low)
+        out = list(zip(self.pending, slots))
+        self.fixed += n
+        self.pending = []
+        self.last = slots[-1]
+        if next_pts <= self.last:  # cannot happen with integer spreading, but stay monotonic
+            self.last = next_pts - 1
+        return out
+
+
+class Decoder:
+    """Iterates (luma, chroma, pts) of the first video stream in [start, end) seconds."""
+
+    def __init__(self, info: VideoInfo, *, start: float | None = None, end: float | None = None) -> None:
+        self.info = info
+        self.start = start
+        self.end = end
+        self.stats = DecodeStats()
+        self.fmt: PlaneFormat | None = None
+        self.rotation = 0
+        self.color: tuple[int, int, int, int] | None = None  # primaries, trc, matrix, range
+
+    def frames(self) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+        tb = self.info.time_base
+        fixer = TimestampFixer(self.info.frame_step)
+        start_pts = None if self.start is None else int(self.start / tb)
+        end_pts = None if self.end is None else int(self.end / tb)
+        with av.open(str(self.info.path), metadata_errors="ignore") as container:
+            stream = next(s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic)
+            stream.thread_type = "AUTO"
+            if start_pts:
+                container.seek(start_pts, stream=stream, backward=True)
+            for frame in self._decoded(container, stream):
+                for (planes, pts) in fixer.push(self._planes(frame), frame.pts):
+                    if start_pts is not None and pts < start_pts:
+                        continue
+                    if end_pts is not None and pts >= end_pts:
+                        return
+                    self.stats.frames += 1
+                    yield planes[0], planes[1], pts
+            for (planes, pts) in fixer.flush():
+                if end_pts is not None and pts >= end_pts:
+                    return
+                self.stats.frames += 1
+                yield planes[0], planes[1], pts
+            self.stats.fixed_timestamps = fixer.fixed
+
+    def _decoded(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Iterator[av.VideoFrame]:
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.error.FFmpegError:
+                # A demuxer error mid-file means a truncated or corrupt tail.
+                self.stats.decode_errors += 1
+                packet = None
+            try:
+                # packet None (or the final empty packet) flushes the decoder.
+                yield from stream.decode(packet)
+            except av.error.FFmpegError:
+                self.stats.decode_errors += 1
+            if packet is None:
+                return
+
+    def _planes(self, frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray]:
+        if self.fmt is None:
+            self._first_frame(frame)
+        elif frame.width != self.info.width or frame.height != self.info.height:
+            raise InputError(
+                f"{self.info.path}: frame size changes mid-stream from {self.info.width}x{self.info.height} "
+                f"to {frame.width}x{frame.height}; split the file at that point first"
+            )
+        fmt = self.fmt
+        if frame.format.name not in _DIRECT:
+            frame = frame.reformat(format=fmt.pix_fmt, dst_color_range=1)
+        w, h = frame.width, frame.height
+        cw, ch = fmt.chroma_size(w, h)
+        luma = read_plane(frame.planes[0], fmt.dtype, w, h)
+        chroma = np.stack([read_plane(frame.planes[i], fmt.dtype, cw, ch) for i in (1, 2)])
+        return luma, chroma
+
+    def _first_frame(self, frame: av.VideoFrame) -> None:
+        name = frame.format.name
+        self.rotation = int(round(frame.rotation)) % 360
+        if name in _DIRECT:
+            pix_fmt, full = _DIRECT[name]
+            full = full or frame.color_range == _AVCOL_RANGE_JPEG
+            self.color = (frame.color_primaries, frame.color_trc, frame.colorspace, 2 if full else frame.color_range)
+        else:
+            deep = max(c.bits for c in frame.format.components) > 8
+            pix_fmt, full = ("yuv420p10le" if deep else "yuv420p"), False
+            self.stats.converted_from = name
+            # swscale converts RGB/gray/packed input with its default BT.601 matrix, limited range.
+            self.color = (frame.color_primaries, frame.color_trc, 6, 1)
+            log.warning("input pixel format %s is converted to %s for processing", name, pix_fmt)
+        self.fmt = PlaneFormat(pix_fmt=pix_fmt, full_range=full, chroma_left=_chroma_left(frame, name))
+
+
+def _chroma_left(frame: av.VideoFrame, name: str) -> bool:
+    # JPEG-style (yuvj*) chroma is centred; MPEG-2/H.264/HEVC default to left siting.
+    return not name.startswith("yuvj")

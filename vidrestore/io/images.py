@@ -1,0 +1,70 @@
+"""Still images: read with Pillow into the pipeline's planar form, and back.
+
+An RGB image becomes full-range BT.601 YCbCr 4:4:4 (JPEG's convention), so
+images go through exactly the processors that video frames do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from vidrestore.errors import InputError, UsageError
+from vidrestore.io.probe import IMAGE_SUFFIXES, check_readable_file
+from vidrestore.ops.color import rgb_to_ycbcr, ycbcr_to_rgb
+from vidrestore.ops.resize import imresize
+from vidrestore.pipeline.frames import FrameBatch, PlaneFormat
+
+IMAGE_FORMAT = PlaneFormat(pix_fmt="yuv444p", full_range=True, chroma_left=False)
+_SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
+
+
+def read_image(path: Path) -> tuple[FrameBatch, np.ndarray | None]:
+    """The image as a one-frame batch, plus its alpha channel (H, W) if it has one."""
+    check_readable_file(path)
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)
+            alpha = np.asarray(img.getchannel("A")) if "A" in img.getbands() else None
+            rgb = np.asarray(img.convert("RGB"))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{path}: not an image Pillow can read ({exc})") from None
+    t = torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0
+    ycc = (rgb_to_ycbcr(t, "bt601") * 255.0).round_().clamp_(0, 255).to(torch.uint8).numpy()
+    batch = FrameBatch(luma=ycc[None, 0], chroma=ycc[None, 1:], pts=[0], fmt=IMAGE_FORMAT)
+    return batch, alpha
+
+
+def upscale_alpha(alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    t = torch.from_numpy(alpha.astype(np.float32))[None]
+    out = imresize(t, (size[1], size[0]), kernel="bicubic")[0]
+    return out.round_().clamp_(0, 255).to(torch.uint8).numpy()
+
+
+def to_rgb(batch: FrameBatch) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a one-frame full-range 4:4:4 batch."""
+    ycc = np.concatenate([batch.luma[:1], batch.chroma[0]], axis=0)
+    t = torch.from_numpy(ycc.astype(np.float32)) / 255.0
+    rgb = ycbcr_to_rgb(t, "bt601").mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)
+    return rgb.permute(1, 2, 0).numpy()
+
+
+def check_image_suffix(path: Path) -> None:
+    if path.suffix.lower() not in _SAVE_FORMATS:
+        raise UsageError(f"cannot write {path.suffix or 'files without an extension'}; image extensions: {', '.join(sorted(_SAVE_FORMATS))}")
+
+
+def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None, *, format_suffix: str) -> None:
+    fmt = _SAVE_FORMATS[format_suffix.lower()]
+    img = Image.fromarray(rgb, "RGB")
+    if alpha is not None and fmt in ("PNG", "WEBP", "TIFF"):
+        img.putalpha(Image.fromarray(alpha, "L"))
+    options = {"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"quality": 95}}.get(fmt, {})
+    img.save(path, format=fmt, **options)
+
+
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES

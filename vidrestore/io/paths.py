@@ -1,0 +1,50 @@
+"""Where outputs go, and writing them atomically."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from vidrestore.errors import OutputError
+
+
+def default_output(src: Path, tag: str) -> Path:
+    """in.mp4 -> in.x3.mp4 beside it; a folder -> folder.x3."""
+    if src.is_dir():
+        return src.with_name(f"{src.name}.{tag}")
+    return src.with_name(f"{src.stem}.{tag}{src.suffix}")
+
+
+def check_output(dst: Path, src: Path, *, overwrite: bool) -> None:
+    """Refuse outputs that would lose data or cannot be written."""
+    if dst.exists() and src.exists() and dst.resolve() == src.resolve():
+        raise OutputError(f"the output {dst} is the input; choose another -o")
+    parent = dst.parent
+    if not parent.is_dir():
+        raise OutputError(f"output folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder {parent} is not writable")
+    if dst.exists() and not overwrite:
+        raise OutputError(f"{dst} already exists; pass --overwrite to replace it")
+    if dst.is_dir():
+        raise OutputError(f"{dst} is a folder; give a file name")
+
+
+def temp_path(dst: Path) -> Path:
+    # Same folder (so the final rename is atomic), hidden, same suffix (so tools recognise it).
+    return dst.with_name(f".{dst.stem}.partial-{secrets.token_hex(4)}{dst.suffix}")
+
+
+@contextmanager
+def atomic_output(dst: Path) -> Iterator[Path]:
+    """Yield a temporary path; rename it to `dst` only if the block succeeds."""
+    tmp = temp_path(dst)
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, dst)

@@ -1,0 +1,108 @@
+"""What an input file holds: `probe` opens it once and describes it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from vidrestore.errors import InputError
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+
+
+@dataclass(frozen=True)
+class ColorInfo:
+    """FFmpeg's colour description codes (AVColorPrimaries etc.)."""
+
+    primaries: int
+    transfer: int
+    matrix: int
+    range: int  # 0 unspecified, 1 limited (MPEG), 2 full (JPEG)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    width: int
+    height: int
+    pix_fmt: str
+    codec: str
+    time_base: Fraction
+    rate: Fraction  # average frame rate; a guess for variable-rate files
+    frames: int  # from the header, 0 when unknown
+    duration: float | None  # seconds
+    color: ColorInfo
+    other_streams: tuple[str, ...]  # "audio:aac", "subtitle:mov_text", ...
+
+    @property
+    def frame_step(self) -> int:
+        """One frame's duration in time-base ticks (at least 1)."""
+        return max(1, round(1 / (self.rate * self.time_base)))
+
+
+def check_readable_file(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    if not path.is_file():
+        raise InputError(f"{path}: not a regular file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty")
+
+
+def _rate_of(stream: av.video.stream.VideoStream) -> Fraction:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate and rate > 0:
+            return Fraction(rate)
+    return Fraction(25)
+
+
+def probe(path: Path) -> VideoInfo:
+    """Describe the first video stream of `path`, or raise `InputError`."""
+    check_readable_file(path)
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except av.error.FFmpegError as exc:
+        raise InputError(f"{path}: not a video file FFmpeg can read ({_reason(exc)})") from None
+    with container:
+        videos = [s for s in container.streams.video if not _is_cover_art(s)]
+        if not videos:
+            kinds = sorted({s.type for s in container.streams}) or ["no"]
+            raise InputError(f"{path}: no video stream (found {', '.join(kinds)} streams)")
+        stream = videos[0]
+        ctx = stream.codec_context
+        if not ctx.width or not ctx.height:
+            raise InputError(f"{path}: video stream has no frame size; the file may be truncated or corrupt")
+        duration = None
+        if stream.duration is not None and stream.time_base:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration:
+            duration = container.duration / av.time_base
+        others = tuple(
+            f"{s.type}:{s.codec_context.name if s.codec_context else 'unknown'}"
+            for s in container.streams
+            if s is not stream
+        )
+        return VideoInfo(
+            path=path,
+            width=ctx.width,
+            height=ctx.height,
+            pix_fmt=ctx.pix_fmt or "unknown",
+            codec=ctx.name,
+            time_base=Fraction(stream.time_base),
+            rate=_rate_of(stream),
+            frames=stream.frames or 0,
+            duration=duration,
+            color=ColorInfo(ctx.color_primaries, ctx.color_trc, ctx.colorspace, ctx.color_range),
+            other_streams=others,
+        )
+
+
+def _is_cover_art(stream: av.stream.Stream) -> bool:
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
+def _reason(exc: av.error.FFmpegError) -> str:
+    return getattr(exc, "strerror", None) or str(exc)

@@ -1,0 +1,1 @@
+"""Tensor operations shared by models, pipeline and training."""

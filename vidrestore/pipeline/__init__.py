@@ -1,0 +1,1 @@
+"""Frames in batches through processors: the runner, batching and progress."""

@@ -1,0 +1,73 @@
+"""Frames as they travel between decode, processing and encode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Planar YCbCr layouts the pipeline works in, with (chroma x, chroma y)
+# subsampling shifts and bit depth. Everything else is converted on decode.
+PLANAR_FORMATS: dict[str, tuple[int, int, int]] = {
+    "yuv420p": (1, 1, 8),
+    "yuv422p": (1, 0, 8),
+    "yuv444p": (0, 0, 8),
+    "yuv420p10le": (1, 1, 10),
+    "yuv422p10le": (1, 0, 10),
+    "yuv444p10le": (0, 0, 10),
+}
+
+
+@dataclass(frozen=True)
+class PlaneFormat:
+    """How the numbers in a batch's planes are to be read."""
+
+    pix_fmt: str  # one of PLANAR_FORMATS
+    full_range: bool
+    chroma_left: bool  # chroma co-sited with the left luma column (MPEG-2/H.264 default)
+
+    def __post_init__(self) -> None:
+        if self.pix_fmt not in PLANAR_FORMATS:
+            raise ValueError(f"unsupported planar format {self.pix_fmt!r}; expected one of {sorted(PLANAR_FORMATS)}")
+
+    @property
+    def bit_depth(self) -> int:
+        return PLANAR_FORMATS[self.pix_fmt][2]
+
+    @property
+    def subsampling(self) -> tuple[int, int]:
+        sx, sy, _ = PLANAR_FORMATS[self.pix_fmt]
+        return sx, sy
+
+    @property
+    def dtype(self) -> type:
+        return np.uint8 if self.bit_depth == 8 else np.uint16
+
+    def chroma_size(self, width: int, height: int) -> tuple[int, int]:
+        sx, sy = self.subsampling
+        return -(-width // (1 << sx)), -(-height // (1 << sy))
+
+
+@dataclass
+class FrameBatch:
+    """N frames of one size: luma (N, H, W) and chroma (N, 2, Hc, Wc) planes."""
+
+    luma: np.ndarray
+    chroma: np.ndarray
+    pts: list[int]
+    fmt: PlaneFormat
+
+    def __post_init__(self) -> None:
+        n = self.luma.shape[0]
+        if self.luma.ndim != 3 or self.chroma.ndim != 4 or self.chroma.shape[:2] != (n, 2):
+            raise ValueError(f"bad plane shapes: luma {self.luma.shape}, chroma {self.chroma.shape}")
+        if len(self.pts) != n:
+            raise ValueError(f"{len(self.pts)} timestamps for {n} frames")
+
+    def __len__(self) -> int:
+        return self.luma.shape[0]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the luma plane."""
+        return self.luma.shape[2], self.luma.shape[1]

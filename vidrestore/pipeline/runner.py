@@ -1,0 +1,244 @@
+"""The runner: one time range of one video, decode -> process -> encode -> mux.
+
+Three threads joined by bounded queues: the decoder runs ahead by at most
+`queue_size` batches and the encoder lags by at most as many, so memory stays
+flat and the slowest stage sets the pace. No global state: a run is fully
+described by its arguments, so shards of a file can run side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vidrestore.errors import InputError, Interrupted, VidrestoreError
+from vidrestore.io.decode import DecodeStats, Decoder
+from vidrestore.io.encode import EncodeOptions, VideoEncoder, even_size
+from vidrestore.io.mux import CopyReport, StreamCopier, container_format
+from vidrestore.io.probe import VideoInfo
+from vidrestore.pipeline.frames import FrameBatch
+from vidrestore.pipeline.processor import Processor
+from vidrestore.pipeline.progress import Progress
+
+log = logging.getLogger(__name__)
+
+_DONE = object()
+
+
+class Stop(threading.Event):
+    """Set when the run must end early; remembers the signal that asked for it."""
+
+    signum: int | None = None
+
+    def request(self, signum: int) -> None:
+        self.signum = signum
+        self.set()
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    batch: int = 4
+    queue_size: int = 4  # batches in flight per queue: enough to absorb jitter, small enough for 4K frames
+    start: float | None = None
+    end: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch < 1:
+            raise ValueError("batch must be at least 1")
+
+
+@dataclass
+class RunReport:
+    frames_in: int = 0
+    frames_out: int = 0
+    out_size: tuple[int, int] = (0, 0)
+    decode: DecodeStats = field(default_factory=DecodeStats)
+    streams: CopyReport = field(default_factory=CopyReport)
+    cropped: tuple[int, int] = (0, 0)
+    seconds: float = 0.0
+
+
+class _Stage(threading.Thread):
+    """A thread whose exception is kept for the main thread to re-raise."""
+
+    def __init__(self, name: str, target: Callable[[], None], stop: threading.Event) -> None:
+        super().__init__(name=name, daemon=True)
+        self._target_fn = target
+        self.stop = stop
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._target_fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            self.error = exc
+            self.stop.set()
+
+
+def _put(q: queue.Queue, item: object, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(q: queue.Queue, stop: threading.Event) -> object:
+    while not stop.is_set():
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            continue
+    return _DONE
+
+
+def _batches(decoder: Decoder, size: int) -> Iterator[FrameBatch]:
+    luma, chroma, pts = [], [], []
+    for y, c, t in decoder.frames():
+        luma.append(y)
+        chroma.append(c)
+        pts.append(t)
+        if len(pts) == size:
+            yield FrameBatch(np.stack(luma), np.stack(chroma), pts, decoder.fmt)
+            luma, chroma, pts = [], [], []
+    if pts:
+        yield FrameBatch(np.stack(luma), np.stack(chroma), pts, decoder.fmt)
+
+
+def run_video(
+    info: VideoInfo,
+    dst: Path,
+    processor: Processor,
+    encode: EncodeOptions,
+    options: RunOptions,
+    *,
+    stop: Stop,
+    progress: Progress,
+) -> RunReport:
+    """Process `info.path` into the file `dst` (written directly: callers make it atomic)."""
+    report = RunReport()
+    decoder = Decoder(info, start=options.start, end=options.end)
+    q_in: queue.Queue = queue.Queue(maxsize=options.queue_size)
+    q_out: queue.Queue = queue.Queue(maxsize=options.queue_size)
+
+    def decode() -> None:
+        for batch in _batches(decoder, options.batch):
+            if not _put(q_in, batch, stop):
+                return
+        _put(q_in, _DONE, stop)
+
+    def process() -> None:
+        while (batch := _get(q_in, stop)) is not _DONE:
+            if not _put(q_out, processor.process(batch), stop):
+                return
+        _put(q_out, _DONE, stop)
+
+    def encode_all() -> None:
+        _encode(info, dst, encode, options, decoder, q_out, stop, progress, report)
+
+    stages = [_Stage("decode", decode, stop), _Stage("process", process, stop), _Stage("encode", encode_all, stop)]
+    for stage in stages:
+        stage.start()
+    # The main thread only waits, so signal handlers run promptly.
+    while any(stage.is_alive() for stage in stages):
+        for stage in stages:
+            stage.join(timeout=0.1)
+        if stop.is_set():
+            break
+    for stage in stages:
+        stage.join(timeout=2.0)
+    if stop.signum is not None:
+        raise Interrupted(stop.signum)
+    errors = [stage.error for stage in stages if stage.error is not None]
+    # A user-facing error wins over the secondary errors it causes elsewhere.
+    for error in errors:
+        if isinstance(error, VidrestoreError):
+            raise error
+    if errors:
+        raise errors[0]
+    report.decode = decoder.stats
+    report.frames_in = decoder.stats.frames
+    return report
+
+
+def _encode(
+    info: VideoInfo,
+    dst: Path,
+    options: EncodeOptions,
+    run: RunOptions,
+    decoder: Decoder,
+    q_out: queue.Queue,
+    stop: threading.Event,
+    progress: Progress,
+    report: RunReport,
+) -> None:
+    first = _get(q_out, stop)
+    if first is _DONE:
+        if stop.is_set():
+            return
+        errors = decoder.stats.decode_errors
+        detail = f" ({errors} decode errors)" if errors else ""
+        raise InputError(f"{info.path}: no video frames could be decoded{detail}; the file is truncated or corrupt")
+    with av.open(str(dst), "w", format=container_format(dst)) as output:
+        with av.open(str(info.path), metadata_errors="ignore") as src:
+            for key, value in src.metadata.items():
+                output.metadata[key] = value
+            video_src = next(s for s in src.streams.video if not s.disposition & av.stream.Disposition.attached_pic)
+            video_index, video_tags = video_src.index, dict(video_src.metadata)
+        w, h = first.size
+        ew, eh = even_size(w, h, first.fmt)
+        if (ew, eh) != (w, h):
+            log.warning("output %dx%d is cropped to %dx%d: %s needs even dimensions", w, h, ew, eh, first.fmt.pix_fmt)
+        report.cropped = (w - ew, h - eh)
+        report.out_size = (ew, eh)
+        encoder = VideoEncoder(
+            output,
+            options,
+            width=ew,
+            height=eh,
+            fmt=first.fmt,
+            time_base=info.time_base,
+            rate=info.rate,
+            color=decoder.color,
+            rotation=decoder.rotation,
+            metadata=video_tags,
+        )
+        copier = StreamCopier(info.path, output, video_index=video_index, start=run.start, end=run.end)
+        try:
+            batch = first
+            while batch is not _DONE:
+                batch = _crop(batch, ew, eh)
+                encoder.encode(batch)
+                progress.update(len(batch))
+                copier.mux_until(float(batch.pts[-1] * info.time_base))
+                batch = _get(q_out, stop)
+            if stop.is_set():
+                return
+            encoder.flush()
+            copier.mux_until(None)
+        finally:
+            copier.close()
+        report.frames_out = encoder.frames
+        report.streams = copier.report
+
+
+def _crop(batch: FrameBatch, width: int, height: int) -> FrameBatch:
+    if batch.size == (width, height):
+        return batch
+    cw, ch = batch.fmt.chroma_size(width, height)
+    return FrameBatch(
+        np.ascontiguousarray(batch.luma[:, :height, :width]),
+        np.ascontiguousarray(batch.chroma[:, :, :ch, :cw]),
+        batch.pts,
+        batch.fmt,
+    )
