@@ -1,0 +1,73 @@
+import pytest
+import torch
+
+from vidrestore.errors import UsageError, WeightsError
+from vidrestore.models import MODELS, build_model, get_spec
+from vidrestore.models.espcn import ESPCN
+from vidrestore.models.registry import check_scale
+from vidrestore.models.weights import save_weights
+
+
+def test_unknown_model_lists_the_valid_names():
+    with pytest.raises(UsageError) as err:
+        get_spec("nope")
+    for name in MODELS:
+        assert name in str(err.value)
+
+
+def test_unsupported_scale_names_the_supported_ones():
+    with pytest.raises(UsageError, match=r"supports x2, x3, x4"):
+        check_scale(get_spec("espcn"), 5)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_espcn_output_is_scale_times_input_at_odd_sizes(scale):
+    model = ESPCN(scale=scale).eval()
+    with torch.no_grad():
+        out = model(torch.rand(2, 1, 13, 7))
+    assert out.shape == (2, 1, 13 * scale, 7 * scale)
+
+
+def test_residual_espcn_starts_close_to_bicubic():
+    from vidrestore.ops.resize import imresize
+
+    model = ESPCN(scale=3).eval()
+    x = torch.rand(1, 1, 16, 16)
+    with torch.no_grad():
+        gap = (model(x) - imresize(x, scale=3)).abs().max()
+    assert float(gap) < 0.05
+
+
+def test_weights_round_trip_with_options_in_metadata(tmp_path):
+    model = ESPCN(scale=2, activation="tanh", residual=False)
+    path = tmp_path / "w.safetensors"
+    save_weights(model, path, arch="espcn", scale=2, options={"activation": "tanh", "residual": False})
+    loaded = build_model(get_spec("espcn"), 2, path)
+    assert isinstance(loaded.act, torch.nn.Tanh) and loaded.residual is False
+    x = torch.rand(1, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model.eval()(x))
+
+
+def test_weights_for_another_scale_or_arch_are_refused(tmp_path):
+    path = tmp_path / "w.safetensors"
+    save_weights(ESPCN(scale=3), path, arch="espcn", scale=3, options={})
+    with pytest.raises(WeightsError, match="x3 weights; x2 was asked for"):
+        build_model(get_spec("espcn"), 2, path)
+    with pytest.raises(WeightsError, match="not 'bicubic'"):
+        build_model(get_spec("bicubic"), 3, path)
+
+
+def test_a_file_that_is_not_safetensors_is_a_clear_error(tmp_path):
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(b"\x80\x04 this is a pickle, not safetensors")
+    with pytest.raises(WeightsError, match="not a readable safetensors file"):
+        build_model(get_spec("espcn"), 3, path)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_shipped_espcn_weights_exist_and_load(scale):
+    spec = get_spec("espcn")
+    assert spec.weights_path(scale).is_file()
+    model = build_model(spec, scale)
+    assert model.scale == scale
