@@ -1,8 +1,8 @@
 """Tiny media files built with PyAV for the tests, and ways to read them back.
 
 Everything is written into a folder the test owns (its `tmp_path`); nothing
-here reads shared data. Frames carry a moving pattern so that encoders have
-real work to do and a dropped or duplicated frame changes the content.
+here reads shared data. Frames carry a moving pattern, so encoders have real
+work to do and every frame differs from its neighbours.
 """
 
 from __future__ import annotations
@@ -96,10 +96,14 @@ def make_video(
     rotation: int | None = None,
     color: Color | None = None,
     tags: dict[str, str] | None = None,
+    container_tags: dict[str, str] | None = None,
     options: dict[str, str] | None = None,
+    container_options: dict[str, str] | None = None,
 ) -> Path:
     """Write a small video; `pts` (in `time_base`, default 1/rate) makes it variable-rate.
 
+    `tags` label the video stream, `container_tags` the file; `options` go to
+    the video encoder, `container_options` to the muxer.
     Returns `path`. Audio and subtitle streams follow the video stream in order.
     """
     width, height = size
@@ -115,7 +119,9 @@ def make_video(
         codec_options["x265-params"] = "log-level=error"
     codec_options.update(options or {})
     fmt = _EXTENSION_FORMATS.get(path.suffix.lower())
-    with av.open(str(path), "w", format=fmt) as out:
+    with av.open(str(path), "w", format=fmt, options=container_options or {}) as out:
+        for key, value in (container_tags or {}).items():
+            out.metadata[key] = value
         video = out.add_stream(codec, rate=rate, options=codec_options)
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
         video.time_base = time_base
@@ -141,6 +147,13 @@ def make_video(
             _write_audio(out, stream, spec, spec.seconds if spec.seconds is not None else end)
         for stream, spec in sub_streams:
             _write_subtitles(out, stream, spec)
+    return path
+
+
+def make_audio_only(path: Path, audio: Audio = Audio(), seconds: float = 0.5) -> Path:
+    """A file with one audio stream and no video (an .m4a, or an .mp4 holding only sound)."""
+    with av.open(str(path), "w", format=_EXTENSION_FORMATS.get(path.suffix.lower())) as out:
+        _write_audio(out, _add_audio(out, audio), audio, seconds)
     return path
 
 
@@ -234,7 +247,7 @@ def make_image(path: Path, size: tuple[int, int] = (40, 30), *, alpha: bool = Fa
 
 @dataclass(frozen=True)
 class FrameInfo:
-    seconds: float  # pts * time_base, as a Fraction-exact float
+    seconds: float  # pts * time_base (exact Fraction, then float)
     pts: int | None
     width: int
     height: int
@@ -270,6 +283,11 @@ def packet_bytes(path: Path, kind: str, index: int = 0) -> list[bytes]:
     return [bytes(p) for p in stream_packets(path, kind, index)]
 
 
+def container_tags(path: Path) -> dict[str, str]:
+    with av.open(str(path)) as container:
+        return dict(container.metadata)
+
+
 def stream_summary(path: Path) -> list[dict]:
     """One dict per stream: type, codec name and tags."""
     with av.open(str(path)) as container:
@@ -284,15 +302,10 @@ def stream_summary(path: Path) -> list[dict]:
 
 
 def audio_seconds(path: Path, index: int = 0) -> float:
-    """Decoded audio duration: the end of the last decoded frame in seconds."""
+    """Decoded audio duration: every decoded sample, at the stream's rate."""
     with av.open(str(path)) as container:
         stream = container.streams.audio[index]
-        start, end = None, 0.0
-        for frame in container.decode(stream):
-            t = float(frame.pts * frame.time_base)
-            start = t if start is None else start
-            end = max(end, t + frame.samples / frame.sample_rate)
-        return end - max(0.0, start or 0.0)
+        return sum(frame.samples / frame.sample_rate for frame in container.decode(stream))
 
 
 def video_seconds(path: Path) -> float:

@@ -54,7 +54,9 @@ class TimestampFixer:
         self.fixed = 0
 
     def push(self, item: object, pts: int | None) -> list[tuple[object, int]]:
-        good = pts is not None and (self.last is None or pts > self.last)
+        # A pts is good only if it leaves a free tick for every waiting frame;
+        # otherwise it waits too, or the spread frames would pass it.
+        good = pts is not None and (self.last is None or pts > self.last + len(self.pending))
         if good and self.pending:
             return self._spread(pts) + self._accept(item, pts)
         if good:
@@ -122,8 +124,10 @@ class Decoder:
             stream.thread_type = "AUTO"
             if start_pts:
                 container.seek(start_pts, stream=stream, backward=True)
+            first_pts = None
             for frame in self._decoded(container, stream):
                 for (planes, pts) in fixer.push(self._planes(frame), frame.pts):
+                    first_pts = pts if first_pts is None else first_pts
                     if start_pts is not None and pts < start_pts:
                         continue
                     if end_pts is not None and pts >= end_pts:
@@ -131,11 +135,31 @@ class Decoder:
                     self.stats.frames += 1
                     yield planes[0], planes[1], pts
             for (planes, pts) in fixer.flush():
+                first_pts = pts if first_pts is None else first_pts
                 if end_pts is not None and pts >= end_pts:
                     return
                 self.stats.frames += 1
                 yield planes[0], planes[1], pts
             self.stats.fixed_timestamps = fixer.fixed
+            if self.start is None and first_pts is not None:
+                self._check_complete(first_pts, fixer.last)
+
+    def _check_complete(self, first_pts: int, last_pts: int) -> None:
+        """Count a stream that stops well short of its declared duration as a decode error.
+
+        Demuxers often meet a truncated tail as a plain end of file (Matroska
+        does, and so does MP4 with its index up front), so without this check
+        a cut-off download would become a shorter output without a word.
+        """
+        declared = self.info.duration
+        if not declared:
+            return
+        decoded = float((last_pts + self.info.frame_step - first_pts) * self.info.time_base)
+        # Slack for a video stream that legitimately ends a little before the audio
+        # (Matroska declares one duration for the whole file).
+        if declared - decoded > max(0.5, 0.1 * declared):
+            self.stats.decode_errors += 1
+            log.debug("%s: video ends after %.2f s of the %.2f s its header declares; the file looks truncated", self.info.path, decoded, declared)
 
     def _decoded(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Iterator[av.VideoFrame]:
         packets = container.demux(stream)

@@ -147,6 +147,9 @@ class VideoEncoder:
         self.stream.pix_fmt = self.pix_fmt
         self.stream.time_base = time_base
         self.stream.codec_context.time_base = time_base
+        # Frames keep the input's time base: the muxer may replace the stream's
+        # (mp4 raises 1/1000 to 1/16000) once the header is written.
+        self.time_base = time_base
         self.stream.thread_type = "AUTO"
         self.color = color
         if color is not None:
@@ -163,7 +166,7 @@ class VideoEncoder:
         for i, pts in enumerate(batch.pts):
             frame = self._frame(batch.luma[i], batch.chroma[i])
             frame.pts = pts
-            frame.time_base = self.stream.time_base
+            frame.time_base = self.time_base
             self.container.mux(self.stream.encode(frame))
             self.frames += 1
 

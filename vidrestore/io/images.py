@@ -28,8 +28,10 @@ def read_image(path: Path) -> tuple[FrameBatch, np.ndarray | None]:
     try:
         with Image.open(path) as img:
             img = ImageOps.exif_transpose(img)
-            alpha = np.asarray(img.getchannel("A")) if "A" in img.getbands() else None
-            rgb = np.asarray(img.convert("RGB"))
+            if img.mode in ("P", "PA", "LA") or "transparency" in img.info:
+                img = img.convert("RGBA")  # palette/grey transparency becomes a real alpha band
+            alpha = np.array(img.getchannel("A")) if "A" in img.getbands() else None
+            rgb = np.array(img.convert("RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{path}: not an image Pillow can read ({exc})") from None
     t = torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0

@@ -87,6 +87,8 @@ class StreamCopier:
         label = f"#{stream.index} {stream.type} ({name})"
         if stream.type in ("audio", "subtitle", "data") and name in supported:
             out = self.output.add_stream_from_template(stream)
+            if stream.type == "audio":
+                out.codec_context.layout = _named_layout(stream.codec_context.layout)
             _copy_tags(stream, out)
             self.map[stream.index] = out
             self.report.copied.append(label)
@@ -96,7 +98,7 @@ class StreamCopier:
             if codec == "libopus" and rate not in (8000, 12000, 16000, 24000, 48000):
                 rate = 48000
             out = self.output.add_stream(codec, rate=rate)
-            out.layout = stream.codec_context.layout
+            out.layout = _named_layout(stream.codec_context.layout)
             _copy_tags(stream, out)
             self.transcode[stream.index] = (stream, out)
             self.report.transcoded.append(label)
@@ -172,8 +174,34 @@ def _seconds(packet: av.Packet) -> float | None:
     return float(ts * packet.time_base)
 
 
+def _named_layout(layout: av.AudioLayout) -> av.AudioLayout:
+    """The default layout for a channel count given in unspecified order.
+
+    Matroska PCM comes as "2 channels"; the mp4 muxer and the AAC encoder
+    refuse that, so 2 channels become stereo, 6 become 5.1.
+    """
+    if layout.nb_channels and all(channel.name == "NONE" for channel in layout.channels):
+        try:
+            return av.AudioLayout(f"{layout.nb_channels}c")
+        except ValueError:  # no default layout for this many channels
+            pass
+    return layout
+
+
+def stream_tags(stream: av.stream.Stream) -> dict[str, str]:
+    """A stream's tags, with the MP4/MOV track title under the key every muxer reads.
+
+    The mov demuxer reports a track's title as "name", but muxers (mov's own
+    included) write the title from "title" only, so it would be lost on the way.
+    """
+    tags = dict(stream.metadata)
+    if "name" in tags and "title" not in tags and "mov" in stream.container.format.name.split(","):
+        tags["title"] = tags.pop("name")
+    return tags
+
+
 def _copy_tags(src: av.stream.Stream, dst: av.stream.Stream) -> None:
-    for key, value in src.metadata.items():
+    for key, value in stream_tags(src).items():
         dst.metadata[key] = value
     try:
         dst.disposition = src.disposition

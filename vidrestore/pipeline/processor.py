@@ -54,4 +54,8 @@ class SuperResolution:
         chroma = torch.from_numpy(batch.chroma.astype(np.float32))
         shift = (0.0, chroma_shift(self.scale, bool(sx)) if fmt.chroma_left else 0.0)
         chroma = imresize(chroma, scale=self.scale, kernel="bicubic", shift=shift)
+        # Odd sizes: the last chroma sample covers one luma column (row) only, so
+        # s * ceil(w / 2) can exceed ceil(s * w / 2); drop what lies past the edge.
+        cw, ch = fmt.chroma_size(out.shape[-1], out.shape[-2])
+        chroma = chroma[..., :ch, :cw]
         return FrameBatch(luma=to_codes(out, fmt), chroma=to_codes(chroma, fmt), pts=batch.pts, fmt=fmt)

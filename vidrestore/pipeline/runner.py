@@ -22,7 +22,7 @@ import numpy as np
 from vidrestore.errors import InputError, Interrupted, VidrestoreError
 from vidrestore.io.decode import DecodeStats, Decoder
 from vidrestore.io.encode import EncodeOptions, VideoEncoder, even_size
-from vidrestore.io.mux import CopyReport, StreamCopier, container_format
+from vidrestore.io.mux import CopyReport, StreamCopier, container_format, stream_tags
 from vidrestore.io.probe import VideoInfo
 from vidrestore.pipeline.frames import FrameBatch
 from vidrestore.pipeline.processor import Processor
@@ -194,7 +194,7 @@ def _encode(
             for key, value in src.metadata.items():
                 output.metadata[key] = value
             video_src = next(s for s in src.streams.video if not s.disposition & av.stream.Disposition.attached_pic)
-            video_index, video_tags = video_src.index, dict(video_src.metadata)
+            video_index, video_tags = video_src.index, stream_tags(video_src)
         w, h = first.size
         ew, eh = even_size(w, h, first.fmt)
         if (ew, eh) != (w, h):

@@ -1,0 +1,70 @@
+"""Shared fixtures: running the CLI in-process and as a subprocess, building processors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from vidrestore.cli import cli
+from vidrestore.models.registry import get_spec
+
+@pytest.fixture
+def upscale() -> Callable[..., Result]:
+    """`vidrestore upscale ARGS...` through click's CliRunner (stdout and stderr apart)."""
+    runner = CliRunner()
+
+    def run(*args: object) -> Result:
+        return runner.invoke(cli, ["upscale", *map(str, args)])
+
+    return run
+
+
+@pytest.fixture
+def upscale_process() -> Callable[..., subprocess.CompletedProcess]:
+    """`python -m vidrestore upscale ARGS...` as a child process, as users run it."""
+
+    def run(*args: object, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "vidrestore", "upscale", *map(str, args)],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+    return run
+
+
+@pytest.fixture
+def espcn_weights() -> Callable[[int], Path]:
+    """The shipped ESPCN weights for a scale; skips the test while they are not trained yet."""
+
+    def weights(scale: int) -> Path:
+        path = get_spec("espcn").weights_path(scale)
+        assert path is not None
+        if not path.is_file():
+            pytest.skip(f"shipped ESPCN weights {path.name} are not in vidrestore/models/weights/ yet (being trained)")
+        return path
+
+    return weights
+
+
+@pytest.fixture
+def bicubic() -> Callable[[int], object]:
+    """A CPU super-resolution processor with the bicubic resampler at a scale."""
+    from vidrestore.backends import open_backend
+    from vidrestore.models import build_model
+    from vidrestore.pipeline.processor import SuperResolution
+
+    def make(scale: int) -> SuperResolution:
+        model = build_model(get_spec("bicubic"), scale)
+        return SuperResolution(open_backend("torch", model, "cpu"), scale)
+
+    return make
