@@ -46,7 +46,7 @@ def plan_jobs(src: Path, output: Path | None, tag: str, *, overwrite: bool) -> l
     """Every (input, output) pair, checked before any work starts."""
     from vidrestore.io.images import check_image_suffix, is_image
     from vidrestore.io.mux import VIDEO_SUFFIXES, container_format
-    from vidrestore.io.paths import check_output, default_output
+    from vidrestore.io.paths import check_output, default_output, writable_suffix
 
     if not src.exists():
         raise InputError(f"{src}: no such file or folder")
@@ -61,13 +61,17 @@ def plan_jobs(src: Path, output: Path | None, tag: str, *, overwrite: bool) -> l
             raise OutputError("the output folder is the input folder; choose another -o")
         if not out_dir.parent.is_dir():
             raise OutputError(f"output folder {out_dir.parent} does not exist")
-        jobs = [Job(f, out_dir / f.name, _media_kind(f)) for f in files]
+        jobs = []
+        for f in files:
+            kind = _media_kind(f)
+            name = f.name if kind == "image" else f.with_suffix(writable_suffix(f)).name
+            jobs.append(Job(f, out_dir / name, kind))
         for job in jobs:
             if job.dst.exists() and not overwrite:
                 raise OutputError(f"{job.dst} already exists; pass --overwrite to replace it")
         return jobs
-    dst = output if output is not None else default_output(src, tag)
     kind = _media_kind(src)
+    dst = output if output is not None else default_output(src, tag, video=kind == "video")
     if kind == "image":
         check_image_suffix(dst)
     else:
@@ -98,7 +102,7 @@ def _signals_stop(stop) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-@click.command()
+@click.command(short_help="Upscale videos, images or folders x2, x3 or x4.")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file, or folder for a folder input. Default: INPUT.xN.ext beside the input.")
 @click.option("--x2", is_flag=True, help="Upscale 2x.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable
@@ -28,6 +29,8 @@ def _x26x(crf: int | None, preset: str | None, default_crf: int) -> dict[str, st
 
 
 def _svtav1(crf: int | None, preset: str | None) -> dict[str, str]:
+    # SVT-AV1 prints its banner and settings straight to stderr unless told otherwise.
+    os.environ.setdefault("SVT_LOG", "1")
     if preset is not None and not preset.isdigit() and preset not in _SVT_PRESETS:
         raise UsageError(f"unknown preset {preset!r}; expected 0-13 or one of {', '.join(_X264_PRESETS)}")
     value = preset if preset is None or preset.isdigit() else _SVT_PRESETS[preset]

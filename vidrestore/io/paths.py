@@ -11,11 +11,21 @@ from pathlib import Path
 from vidrestore.errors import OutputError
 
 
-def default_output(src: Path, tag: str) -> Path:
-    """in.mp4 -> in.x3.mp4 beside it; a folder -> folder.x3."""
+def default_output(src: Path, tag: str, *, video: bool = True) -> Path:
+    """in.mp4 -> in.x3.mp4 beside it; a folder -> folder.x3.
+
+    A video in a container we cannot write (flv, wmv, m4a, ...) gets .mkv,
+    which holds nearly any codec, so its streams can still be copied.
+    """
     if src.is_dir():
         return src.with_name(f"{src.name}.{tag}")
-    return src.with_name(f"{src.stem}.{tag}{src.suffix}")
+    return src.with_name(f"{src.stem}.{tag}{writable_suffix(src) if video else src.suffix}")
+
+
+def writable_suffix(path: Path) -> str:
+    from vidrestore.io.mux import CONTAINERS
+
+    return path.suffix if path.suffix.lower() in CONTAINERS else ".mkv"
 
 
 def check_output(dst: Path, src: Path, *, overwrite: bool) -> None:
