@@ -1,8 +1,4 @@
-"""The default model, ESPCN with its shipped weights, through the CLI.
-
-The weights are being trained; until they land in vidrestore/models/weights/
-these tests skip with that reason.
-"""
+"""The default model, ESPCN with its shipped weights, through the CLI."""
 
 from __future__ import annotations
 

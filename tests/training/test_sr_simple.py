@@ -60,8 +60,11 @@ def test_trains_saves_and_loads(photo_dir: Path, val_list: Path, tmp_path: Path)
     sr_simple.save(result, config)
 
     assert result.steps == 150
+    # L1 loss starts at bicubic's error (the residual branch starts near 0);
+    # with lr=0 the ratio is ~1.03 and the gain ~0 dB.
     first, last = np.mean(result.losses[:20]), np.mean(result.losses[-20:])
-    assert last < 0.8 * first, (first, last)
+    assert last < 0.93 * first, (first, last)
+    assert result.gain > 0.5, result.gain  # held-out synthetic image: ~+2 dB
 
     tensors, meta = read_weights(out)
     assert meta["arch"] == "espcn" and meta["scale"] == "2"
