@@ -66,7 +66,7 @@ def test_trains_saves_and_loads(photo_dir: Path, val_list: Path, tmp_path: Path)
     assert last < 0.93 * first, (first, last)
     assert result.gain > 0.5, result.gain  # held-out synthetic image: ~+2 dB
 
-    tensors, meta = read_weights(out)
+    _, meta = read_weights(out)
     assert meta["arch"] == "espcn" and meta["scale"] == "2"
     assert json.loads(meta["options"]) == {"activation": "relu", "residual": True}
     assert json.loads(meta["val_files"]) == ["img4.png"]

@@ -26,10 +26,14 @@ def save_weights(model: nn.Module, path: Path, *, arch: str, scale: int, options
             value = value.half()
         tensors[key] = value
     metadata = {"arch": arch, "scale": str(scale), "options": json.dumps(options)}
+    clash = sorted(set(extra or {}) & set(metadata))
+    if clash:
+        raise ValueError(f"extra metadata may not redefine {clash}")
     metadata.update(extra or {})
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=metadata)
+    tmp.chmod(0o644)  # shipped with the package: readable by every user
     tmp.replace(path)
 
 
