@@ -25,16 +25,16 @@ from vidrestore.io.probe import probe
 from vidrestore.models import build_model, get_spec
 from vidrestore.pipeline.processor import SuperResolution
 from vidrestore.pipeline.progress import Progress
-from vidrestore.pipeline.runner import RunOptions, Stop, _batches, run_video
+from vidrestore.pipeline.runner import RunOptions, Stop, batches, run_video
 
 RESULTS = Path(__file__).parent / "results"
 
 
 def _decode_fps(info) -> tuple[float, list]:
     started = time.perf_counter()
-    batches = list(_batches(Decoder(info), 4))
-    frames = sum(len(b) for b in batches)
-    return frames / (time.perf_counter() - started), batches
+    decoded = list(batches(Decoder(info), 4))
+    frames = sum(len(b) for b in decoded)
+    return frames / (time.perf_counter() - started), decoded
 
 
 def _model_fps(processor: SuperResolution, batches: list) -> float:
@@ -64,21 +64,21 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     scale = args.scale or 3
     info = probe(args.input)
-    decode_fps, batches = _decode_fps(info)
+    decode_fps, decoded = _decode_fps(info)
     rows = []
     for name in args.models.split(","):
         processor = SuperResolution(open_backend("torch", build_model(get_spec(name), scale), "auto"), scale)
-        rows.append({"model": name, "model_fps": _model_fps(processor, batches), "end_to_end_fps": _end_to_end_fps(info, processor, args.batch)})
+        rows.append({"model": name, "model_fps": _model_fps(processor, decoded), "end_to_end_fps": _end_to_end_fps(info, processor, args.batch)})
     result = {
         "input": str(args.input),
         "size": f"{info.width}x{info.height}",
         "scale": scale,
-        "frames": sum(len(b) for b in batches),
+        "frames": sum(len(b) for b in decoded),
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads()},
         "decode_fps": decode_fps,
         "models": rows,
     }
-    table = [f"| model | decode fps | model fps | end-to-end fps (libx264) |", "|---|---|---|---|"]
+    table = ["| model | decode fps | model fps | end-to-end fps (libx264) |", "|---|---|---|---|"]
     table += [f"| {r['model']} x{scale} | {decode_fps:.1f} | {r['model_fps']:.1f} | {r['end_to_end_fps']:.1f} |" for r in rows]
     print(f"{args.input} {result['size']} -> x{scale}, {result['frames']} frames, {result['machine']}")
     print("\n".join(table))

@@ -64,7 +64,7 @@ def test_default_name_sits_beside_the_input_when_run_as_a_program(tmp_path, upsc
     src = make_video(tmp_path / "in.mp4", frames=6)
     done = upscale_process("in.mp4", "--x3", "--model", "bicubic", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert f"wrote in.x3.mp4: 6 frames 192x144" in done.stderr
+    assert "wrote in.x3.mp4: 6 frames 192x144" in done.stderr
     assert done.stdout == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "in.x3.mp4"]
     assert [f.seconds for f in decoded_frames(tmp_path / "in.x3.mp4")] == [f.seconds for f in decoded_frames(src)]

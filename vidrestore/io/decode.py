@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import av
 import numpy as np
@@ -211,9 +210,9 @@ class Decoder:
             # swscale converts RGB/gray/packed input with its default BT.601 matrix, limited range.
             self.color = (frame.color_primaries, frame.color_trc, 6, 1)
             log.warning("input pixel format %s is converted to %s for processing", name, pix_fmt)
-        self.fmt = PlaneFormat(pix_fmt=pix_fmt, full_range=full, chroma_left=_chroma_left(frame, name))
+        self.fmt = PlaneFormat(pix_fmt=pix_fmt, full_range=full, chroma_left=_chroma_left(name))
 
 
-def _chroma_left(frame: av.VideoFrame, name: str) -> bool:
+def _chroma_left(name: str) -> bool:
     # JPEG-style (yuvj*) chroma is centred; MPEG-2/H.264/HEVC default to left siting.
     return not name.startswith("yuvj")

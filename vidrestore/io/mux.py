@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
 import av
 
 from vidrestore.errors import UsageError
+from vidrestore.io.tags import stream_tags
 
 log = logging.getLogger(__name__)
 
@@ -186,18 +186,6 @@ def _named_layout(layout: av.AudioLayout) -> av.AudioLayout:
         except ValueError:  # no default layout for this many channels
             pass
     return layout
-
-
-def stream_tags(stream: av.stream.Stream) -> dict[str, str]:
-    """A stream's tags, with the MP4/MOV track title under the key every muxer reads.
-
-    The mov demuxer reports a track's title as "name", but muxers (mov's own
-    included) write the title from "title" only, so it would be lost on the way.
-    """
-    tags = dict(stream.metadata)
-    if "name" in tags and "title" not in tags and "mov" in stream.container.format.name.split(","):
-        tags["title"] = tags.pop("name")
-    return tags
 
 
 def _copy_tags(src: av.stream.Stream, dst: av.stream.Stream) -> None:

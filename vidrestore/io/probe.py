@@ -9,6 +9,7 @@ from pathlib import Path
 import av
 
 from vidrestore.errors import InputError
+from vidrestore.io.tags import stream_tags
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
 
@@ -36,6 +37,9 @@ class VideoInfo:
     duration: float | None  # seconds
     color: ColorInfo
     other_streams: tuple[str, ...]  # "audio:aac", "subtitle:mov_text", ...
+    index: int = 0  # the video stream's index in the file
+    tags: tuple[tuple[str, str], ...] = ()  # the file's metadata
+    video_tags: tuple[tuple[str, str], ...] = ()  # the video stream's, titles under "title"
 
     @property
     def frame_step(self) -> int:
@@ -97,6 +101,9 @@ def probe(path: Path) -> VideoInfo:
             duration=duration,
             color=ColorInfo(ctx.color_primaries, ctx.color_trc, ctx.colorspace, ctx.color_range),
             other_streams=others,
+            index=stream.index,
+            tags=tuple(container.metadata.items()),
+            video_tags=tuple(stream_tags(stream).items()),
         )
 
 

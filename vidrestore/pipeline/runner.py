@@ -13,7 +13,6 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -22,7 +21,7 @@ import numpy as np
 from vidrestore.errors import InputError, Interrupted, VidrestoreError
 from vidrestore.io.decode import DecodeStats, Decoder
 from vidrestore.io.encode import EncodeOptions, VideoEncoder, even_size
-from vidrestore.io.mux import CopyReport, StreamCopier, container_format, stream_tags
+from vidrestore.io.mux import CopyReport, StreamCopier, container_format
 from vidrestore.io.probe import VideoInfo
 from vidrestore.pipeline.frames import FrameBatch
 from vidrestore.pipeline.processor import Processor
@@ -102,7 +101,7 @@ def _get(q: queue.Queue, stop: threading.Event) -> object:
     return _DONE
 
 
-def _batches(decoder: Decoder, size: int) -> Iterator[FrameBatch]:
+def batches(decoder: Decoder, size: int) -> Iterator[FrameBatch]:
     luma, chroma, pts = [], [], []
     for y, c, t in decoder.frames():
         luma.append(y)
@@ -132,7 +131,7 @@ def run_video(
     q_out: queue.Queue = queue.Queue(maxsize=options.queue_size)
 
     def decode() -> None:
-        for batch in _batches(decoder, options.batch):
+        for batch in batches(decoder, options.batch):
             if not _put(q_in, batch, stop):
                 return
         _put(q_in, _DONE, stop)
@@ -190,11 +189,8 @@ def _encode(
         detail = f" ({errors} decode errors)" if errors else ""
         raise InputError(f"{info.path}: no video frames could be decoded{detail}; the file is truncated or corrupt")
     with av.open(str(dst), "w", format=container_format(dst)) as output:
-        with av.open(str(info.path), metadata_errors="ignore") as src:
-            for key, value in src.metadata.items():
-                output.metadata[key] = value
-            video_src = next(s for s in src.streams.video if not s.disposition & av.stream.Disposition.attached_pic)
-            video_index, video_tags = video_src.index, stream_tags(video_src)
+        for key, value in info.tags:
+            output.metadata[key] = value
         w, h = first.size
         ew, eh = even_size(w, h, first.fmt)
         if (ew, eh) != (w, h):
@@ -211,9 +207,9 @@ def _encode(
             rate=info.rate,
             color=decoder.color,
             rotation=decoder.rotation,
-            metadata=video_tags,
+            metadata=dict(info.video_tags),
         )
-        copier = StreamCopier(info.path, output, video_index=video_index, start=run.start, end=run.end)
+        copier = StreamCopier(info.path, output, video_index=info.index, start=run.start, end=run.end)
         try:
             batch = first
             while batch is not _DONE:
