@@ -124,24 +124,25 @@ class Decoder:
             if start_pts:
                 container.seek(start_pts, stream=stream, backward=True)
             first_pts = None
-            for frame in self._decoded(container, stream):
-                for (planes, pts) in fixer.push(self._planes(frame), frame.pts):
-                    first_pts = pts if first_pts is None else first_pts
-                    if start_pts is not None and pts < start_pts:
-                        continue
-                    if end_pts is not None and pts >= end_pts:
-                        return
-                    self.stats.frames += 1
-                    yield planes[0], planes[1], pts
-            for (planes, pts) in fixer.flush():
+            for planes, pts in self._timed(container, stream, fixer):
                 first_pts = pts if first_pts is None else first_pts
+                if start_pts is not None and pts < start_pts:
+                    continue
                 if end_pts is not None and pts >= end_pts:
-                    return
+                    break
                 self.stats.frames += 1
                 yield planes[0], planes[1], pts
             self.stats.fixed_timestamps = fixer.fixed
+            if end_pts is not None:
+                return
             if self.start is None and first_pts is not None:
                 self._check_complete(first_pts, fixer.last)
+
+    def _timed(self, container, stream, fixer: TimestampFixer) -> Iterator[tuple[tuple[np.ndarray, np.ndarray], int]]:
+        """Decoded planes with repaired timestamps, in presentation order."""
+        for frame in self._decoded(container, stream):
+            yield from fixer.push(self._planes(frame), frame.pts)
+        yield from fixer.flush()
 
     def _check_complete(self, first_pts: int, last_pts: int) -> None:
         """Count a stream that stops well short of its declared duration as a decode error.
