@@ -49,6 +49,18 @@ def _espcn(**kwargs: Any) -> nn.Module:
     return ESPCN(**kwargs)
 
 
+def _edsr(**kwargs: Any) -> nn.Module:
+    from vidrestore.models.edsr import EDSR
+
+    return EDSR(**kwargs)
+
+
+def _srresnet(**kwargs: Any) -> nn.Module:
+    from vidrestore.models.srresnet import SRResNet
+
+    return SRResNet(**kwargs)
+
+
 def _interpolate(kernel: str) -> Callable[..., nn.Module]:
     def build(**kwargs: Any) -> nn.Module:
         from vidrestore.models.interpolate import Interpolate
@@ -70,6 +82,45 @@ MODELS: dict[str, ModelSpec] = {
             options={"activation": "relu", "residual": True},
             weights="espcn_x{scale}.safetensors",
             description="ESPCN (Shi et al. 2016) on luma, bicubic skip; chroma bicubic",
+        ),
+        ModelSpec(
+            name="edsr",
+            task="sr",
+            scales=(2, 3, 4),
+            color="rgb",
+            build=_edsr,
+            options={"blocks": 16, "features": 64, "res_scale": 1.0},
+            weights="edsr_x{scale}.safetensors",
+            description="EDSR baseline (Lim et al. 2017): 16 residual blocks, 64 features, RGB",
+        ),
+        ModelSpec(
+            name="edsr-large",
+            task="sr",
+            scales=(2, 3, 4),
+            color="rgb",
+            build=_edsr,
+            options={"blocks": 32, "features": 256, "res_scale": 0.1},
+            description="EDSR large (Lim et al. 2017): 32 blocks, 256 features; bring or train weights",
+        ),
+        ModelSpec(
+            name="srresnet",
+            task="sr",
+            scales=(4,),
+            color="rgb",
+            build=_srresnet,
+            options={"blocks": 16, "features": 64},
+            weights="srresnet_x{scale}.safetensors",
+            description="SRResNet (Ledig et al. 2017): 16 BN residual blocks, PReLU, L1-trained",
+        ),
+        ModelSpec(
+            name="srgan",
+            task="sr",
+            scales=(4,),
+            color="rgb",
+            build=_srresnet,
+            options={"blocks": 16, "features": 64},
+            weights="srgan_x{scale}.safetensors",
+            description="SRGAN: the SRResNet generator fine-tuned adversarially; sharper, lower PSNR",
         ),
         ModelSpec(
             name="bicubic",
