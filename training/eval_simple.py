@@ -5,7 +5,9 @@ rounded to 8 bits); the model upscales its full-range BT.601 luma (what video
 Y planes look like); PSNR is computed on MATLAB rgb2ycbcr Y (limited range),
 with `scale` pixels cropped at each border, on the unrounded output clamped to
 [0, 1], and averaged over photos. Bicubic is the same pipeline with the model
-replaced by ``imresize(lr_y, scale=scale)``.
+replaced by ``imresize(lr_y, scale=scale)``. `evaluate` holds the full
+protocol for every model (SSIM, MS-SSIM, 8-bit rounding as the papers do);
+this lighter one stays as the ESPCN trainer's validation score.
 
 Run it on the shipped weights:
 
@@ -16,7 +18,6 @@ Run it on the shipped weights:
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Callable
 
 import torch
 
+from vidrestore import metrics
 from vidrestore.ops.color import rgb_to_y, rgb_to_y_matlab
 from vidrestore.ops.resize import imresize
 from vidrestore.training.photos import find_images, load_rgb, make_lr, read_val_list, split
@@ -65,8 +67,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor, border: int) -> float:
     if border:
         a = a[..., border:-border, border:-border]
         b = b[..., border:-border, border:-border]
-    mse = torch.mean((a.double() - b.double()) ** 2).item()
-    return math.inf if mse == 0 else 10.0 * math.log10(1.0 / mse)
+    return metrics.psnr(a, b)
 
 
 @torch.inference_mode()

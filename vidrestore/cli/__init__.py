@@ -76,9 +76,17 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from vidrestore.cli.eval import eval_command
+    from vidrestore.cli.models import models
+    from vidrestore.cli.train import train
     from vidrestore.cli.upscale import upscale
+    from vidrestore.cli.weights import weights
 
     cli.add_command(upscale)
+    cli.add_command(models)
+    cli.add_command(weights)
+    cli.add_command(eval_command)
+    cli.add_command(train)
 
 
 _register()

@@ -10,7 +10,8 @@ subtracted before the head and added back at the end ("mean shift").
 - baseline (the paper's EDSR-baseline, shipped): 16 blocks, 64 features,
   residual scaling 1, about 1.37 M parameters at x2;
 - large (``edsr-large``): 32 blocks, 256 features, residual scaling 0.1 (the
-  paper found it keeps training of the wide model stable), about 43 M at x2.
+  paper found it keeps training of the wide model stable), 40.7 M parameters
+  at x2 and 43 M at x4 (the figure the paper gives).
 
 The reference implementation works on 0-255 pixel values (``rgb_range=255``);
 our module takes and returns 0-1 images and does that scaling inside, so

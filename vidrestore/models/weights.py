@@ -51,6 +51,23 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     return tensors, metadata
 
 
+def read_metadata(path: Path) -> dict[str, str]:
+    """A weights file's metadata, read from its header without loading the tensors."""
+    from safetensors import SafetensorError, safe_open
+
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{path} is not a readable safetensors file ({exc})") from None
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
 def build_model(spec: ModelSpec, scale: int, weights: Path | None = None) -> nn.Module:
     """The model for `spec` at `scale`, with shipped or given weights, in eval mode."""
     check_scale(spec, scale)

@@ -1,0 +1,589 @@
+"""The training loop behind `vidrestore train`.
+
+One loop serves every model: pixel and perceptual losses, optional GAN
+fine-tuning (SRGAN's second phase), an exponential moving average of the
+weights, mixed precision (bf16 on CPUs with AMX and on recent GPUs, fp16 with
+loss scaling on older GPUs), several GPUs through torchrun
+(DistributedDataParallel, one process per GPU), checkpoints with resume,
+TensorBoard logs, and a final export of the best held-out weights as fp16
+safetensors with their measured figures in the metadata.
+
+A run folder holds ``checkpoint.pt`` (our own tensors and numbers, read back
+with ``weights_only=True``), ``log.jsonl`` (one line per validation),
+``recipe.toml``-equivalent JSON in ``recipe.json`` and ``tb/`` for TensorBoard.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import platform
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from vidrestore.errors import InputError, UsageError, WeightsError
+from vidrestore.models.registry import MODELS
+from vidrestore.models.weights import build_model, read_weights, save_weights
+from vidrestore.training.data import PatchDataset, StepSampler, describe_layout, find_sources, load_photo, split_sources
+from vidrestore.training.losses import ContentLoss, gan_loss
+from vidrestore.training.recipe import Recipe
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    recipe: Recipe
+    data: tuple[Path, ...]
+    run_dir: Path
+    output: Path | None = None  # default: run_dir / "<model>_x<scale>.safetensors"
+    device: str = "auto"
+    resume: bool = False
+    vgg: Path | None = None
+    progress: bool = True
+    final_eval: bool = True  # score the exported weights on the whole held-out photos
+
+    @property
+    def weights_out(self) -> Path:
+        r = self.recipe
+        return self.output or self.run_dir / f"{r.model}_x{r.scale}.safetensors"
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+@dataclass
+class TrainSummary:
+    output: Path | None
+    steps: int
+    seconds: float
+    best_step: int | None
+    final: dict[str, float]  # held-out means of the exported weights (full photos) and bicubic's
+
+
+def init_dist(device: str) -> tuple[Dist, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Dist(), resolve_train_device(device)
+    import torch.distributed as dist
+
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    dev = resolve_train_device(device)
+    if dev.type == "cuda":
+        torch.cuda.set_device(local)
+        dev = torch.device("cuda", local)
+    dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    return Dist(rank, world, local), dev
+
+
+def resolve_train_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available to this PyTorch")
+    return torch.device(device)
+
+
+def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``mode`` on ``device``; None = full fp32."""
+    if mode == "off":
+        return None
+    if device.type == "cuda":
+        if mode == "fp16" or (mode == "auto" and not torch.cuda.is_bf16_supported()):
+            return torch.float16
+        return torch.bfloat16
+    if mode == "fp16":
+        raise UsageError("fp16 autocast needs CUDA; on a CPU use --amp bf16 or off")
+    if mode == "bf16":
+        return torch.bfloat16
+    # auto on CPU: bf16 pays off only with AMX or AVX-512 bf16 instructions.
+    fast = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)() or \
+        getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+    return torch.bfloat16 if fast else None
+
+
+def hardware(device: torch.device, world: int) -> str:
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = _cpu_name()
+        name = f"{name}, {torch.get_num_threads()} threads"
+    return f"{world} x {name}" if world > 1 else name
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "CPU"
+
+
+class EMA:
+    """Exponential moving average of a model's weights; buffers (batch-norm
+    statistics) are copied. The decay ramps up over the first steps so the
+    average does not start out dominated by the random initialisation."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.module = copy.deepcopy(model).eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))
+        for e, p in zip(self.module.parameters(), model.parameters()):
+            e.lerp_(p.detach(), 1 - d)
+        for e, b in zip(self.module.buffers(), model.buffers()):
+            e.copy_(b)
+
+
+def learning_rate(recipe: Recipe, progress: float, step: int) -> float:
+    o = recipe.optim
+    if o.warmup and step < o.warmup:
+        return o.lr * (step + 1) / o.warmup
+    progress = min(max(progress, 0.0), 1.0)
+    if o.schedule == "cosine":
+        return o.lr_final + 0.5 * (o.lr - o.lr_final) * (1 + math.cos(math.pi * progress))
+    if o.schedule == "step":
+        return o.lr * o.gamma ** sum(progress >= m for m in o.milestones)
+    return o.lr
+
+
+def resolve_init(init: str) -> Path:
+    """A weights path, or "shipped:MODEL:xS" for a shipped file."""
+    if init.startswith("shipped:"):
+        try:
+            _, name, scale = init.split(":")
+            path = MODELS[name].weights_path(int(scale.lstrip("x")))
+        except (ValueError, KeyError):
+            raise UsageError(f"init {init!r}: expected shipped:MODEL:xS with a model that ships weights") from None
+        if path is None:
+            raise UsageError(f"init {init!r}: {name} ships no weights")
+        return path
+    return Path(init)
+
+
+def load_matching(model: nn.Module, path: Path) -> tuple[int, int]:
+    """Copy the tensors of ``path`` whose names and shapes fit ``model``: how a
+    x3/x4 model starts from the x2 one (the EDSR paper's schedule), or SRGAN
+    from SRResNet. Returns (copied, model tensors left as initialised)."""
+    tensors, _ = read_weights(path)
+    own = model.state_dict()
+    fit = {k: v.to(own[k].dtype) for k, v in tensors.items() if k in own and v.shape == own[k].shape}
+    if not fit:
+        raise WeightsError(f"{path}: no tensor fits this model")
+    own.update(fit)
+    model.load_state_dict(own)
+    return len(fit), len(own) - len(fit)
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) else model
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+class Trainer:
+    def __init__(self, config: RunConfig, log: Log = print) -> None:
+        self.config, self.recipe = config, config.recipe
+        self.dist, self.device = init_dist(config.device)
+        self.log = log if self.dist.main else (lambda message: None)
+        r = self.recipe
+        self.amp = amp_dtype(r.amp, self.device)
+        self.channels_last = self.amp is not None
+        self.ckpt_path = config.run_dir / "checkpoint.pt"
+        if self.ckpt_path.exists() and not config.resume:
+            raise UsageError(f"{config.run_dir} already holds a run: pass --resume to continue it, "
+                             "or choose another --run-dir")
+        if config.resume and not self.ckpt_path.exists():
+            raise UsageError(f"--resume: no checkpoint in {config.run_dir}")
+        if self.dist.main:
+            config.run_dir.mkdir(parents=True, exist_ok=True)
+        self._load_data()
+        self._build()
+
+    # -- setup -------------------------------------------------------------------------------------
+    def _load_data(self) -> None:
+        r, c = self.recipe, self.config
+        t0 = time.monotonic()
+        sources = find_sources(list(c.data), r.scale)
+        train, held = split_sources(sources, r.data.val)
+        clean = r.data.degradation is None
+        photos = [load_photo(s, r.scale, with_lr=clean) for s in train]
+        self.dataset = PatchDataset(photos, scale=r.scale, patch=r.data.patch, color=r.color, seed=r.seed,
+                                    sampling=r.data.sampling, degradation=r.data.degradation)
+        self.held_paths = [s.hr for s in held]
+        self.val_images: list[Any] = []
+        if held and self.dist.main:
+            from vidrestore.training.evaluate import prepare_images
+
+            self.val_images = prepare_images(self.held_paths, r.scale, crop=r.data.val_crop)
+        self.log(f"data: {len(photos)} training and {len(held)} held-out images, {describe_layout(sources)}"
+                 f"{', degraded on the fly' if not clean else ''}; loaded in {time.monotonic() - t0:.1f}s")
+
+    def _build(self) -> None:
+        r, c = self.recipe, self.config
+        torch.manual_seed(r.seed)
+        spec = MODELS[r.model]
+        model = spec.build(scale=r.scale, **r.model_options())
+        if r.init and not c.resume:
+            copied, fresh = load_matching(model, resolve_init(r.init))
+            self.log(f"init: {copied} tensors from {r.init}, {fresh} left as initialised")
+        model = model.to(self.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.ema = EMA(model, r.ema) if r.ema else None
+        self.disc: nn.Module | None = None
+        if r.gan is not None:
+            from vidrestore.models.srresnet import Discriminator
+
+            self.disc = Discriminator(features=r.gan.d_features).to(self.device)
+            if self.channels_last:
+                self.disc = self.disc.to(memory_format=torch.channels_last)
+        if self.dist.world > 1:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            if self.device.type == "cuda":
+                model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            model = DDP(model, device_ids=ids)
+            if self.disc is not None:
+                self.disc = DDP(self.disc, device_ids=ids)
+        self.model = model
+        o = r.optim
+        self.opt = torch.optim.Adam(model.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+        self.d_opt = None
+        if self.disc is not None and r.gan is not None:
+            self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=r.gan.d_lr, betas=r.gan.d_betas)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
+        self.content = ContentLoss(r.loss, border=r.loss_border * r.scale, vgg=c.vgg,
+                                   perceptual_layer=r.perceptual_layer).to(self.device)
+        self.step, self.seconds = 0, 0.0
+        self.best: dict[str, Any] | None = None  # {"psnr", "step", "state"}
+        if c.resume:
+            self._restore()
+
+    def _precision(self) -> str:
+        return f"autocast {str(self.amp).removeprefix('torch.')}" if self.amp else "fp32"
+
+    def _autocast(self) -> Any:
+        if self.amp is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp)
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def _checkpoint(self) -> None:
+        if not self.dist.main:
+            return
+        state = {
+            "format": 1,
+            "model_name": self.recipe.model,
+            "scale": self.recipe.scale,
+            "step": self.step,
+            "seconds": self.seconds,
+            "model": _unwrap(self.model).state_dict(),
+            "ema": self.ema.module.state_dict() if self.ema else None,
+            "optimizer": self.opt.state_dict(),
+            "disc": _unwrap(self.disc).state_dict() if self.disc is not None else None,
+            "d_optimizer": self.d_opt.state_dict() if self.d_opt is not None else None,
+            "scaler": self.scaler.state_dict(),
+            "best": self.best,
+            "recipe": self.recipe.to_dict(),
+        }
+        _atomic_torch_save(state, self.ckpt_path)
+
+    def _restore(self) -> None:
+        try:
+            state = torch.load(self.ckpt_path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any failure to read is one message
+            raise InputError(f"cannot read {self.ckpt_path}: {exc}") from None
+        if state.get("model_name") != self.recipe.model or state.get("scale") != self.recipe.scale:
+            raise UsageError(f"{self.ckpt_path} is a {state.get('model_name')} x{state.get('scale')} run, "
+                             f"not {self.recipe.model} x{self.recipe.scale}")
+        _unwrap(self.model).load_state_dict(state["model"])
+        if self.ema and state["ema"] is not None:
+            self.ema.module.load_state_dict(state["ema"])
+        self.opt.load_state_dict(state["optimizer"])
+        if self.disc is not None and state["disc"] is not None:
+            _unwrap(self.disc).load_state_dict(state["disc"])
+            self.d_opt.load_state_dict(state["d_optimizer"])  # type: ignore[union-attr]
+        self.scaler.load_state_dict(state["scaler"])
+        self.step, self.seconds, self.best = state["step"], state["seconds"], state["best"]
+        self.log(f"resumed {self.ckpt_path} at step {self.step} ({self.seconds / 60:.1f} min trained)")
+
+    # -- validation --------------------------------------------------------------------------------
+    def _eval_model(self) -> nn.Module:
+        return self.ema.module if self.ema else _unwrap(self.model)
+
+    def _validate(self) -> dict[str, float] | None:
+        if not self.val_images:
+            return None
+        from vidrestore.training.evaluate import evaluate, evaluate_bicubic
+
+        r = self.recipe
+        if not hasattr(self, "_bicubic"):
+            self._bicubic = evaluate_bicubic(self.val_images, r.scale)
+        model = self._eval_model()
+        was_training = model.training
+        model.eval()
+        with self._autocast():
+            result = evaluate(model, r.color, self.val_images, r.scale, device=str(self.device),
+                              metrics=("psnr", "ssim", "grad_energy"))
+        model.train(was_training)
+        scores = {"psnr": result.mean("psnr"), "ssim": result.mean("ssim"), "grad_energy": result.mean("grad_energy"),
+                  "gain": result.mean("psnr") - self._bicubic.mean("psnr")}
+        if self.best is None or scores["psnr"] > self.best["psnr"]:
+            state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            self.best = {"psnr": scores["psnr"], "step": self.step, "state": state}
+        return scores
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def _loader(self) -> DataLoader:
+        r = self.recipe
+        cuda = self.device.type == "cuda"
+        workers = r.data.workers
+        if workers is None:
+            workers = min(8, max(1, (os.cpu_count() or 2) // self.dist.world - 1)) if cuda else 0
+        sampler = StepSampler(start_step=self.step, batch=r.data.batch, rank=self.dist.rank, world=self.dist.world)
+        return DataLoader(self.dataset, batch_size=r.data.batch, sampler=sampler, num_workers=workers,
+                          pin_memory=cuda, prefetch_factor=4 if workers else None,
+                          persistent_workers=bool(workers))
+
+    def _progress(self) -> float:
+        r = self.recipe
+        by_steps = self.step / r.steps if r.steps else 0.0
+        by_time = self.seconds / (r.minutes * 60) if r.minutes else 0.0
+        progress = max(by_steps, by_time)
+        if self.dist.world > 1:  # the ranks' clocks differ: rank 0 decides
+            import torch.distributed as dist
+
+            t = torch.tensor([progress], dtype=torch.float64, device=self.device)
+            dist.broadcast(t, 0)
+            progress = float(t)
+        return progress
+
+    def _train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
+        r = self.recipe
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        lr = lr.to(self.device, non_blocking=True).contiguous(memory_format=fmt)
+        hr = hr.to(self.device, non_blocking=True).contiguous(memory_format=fmt)
+        out: dict[str, float] = {}
+        with self._autocast():
+            sr = self.model(lr)
+        adversarial = torch.zeros((), device=self.device)
+        if self.disc is not None and self.d_opt is not None:
+            # The discriminator's step: real HR patches against the current SR.
+            with self._autocast():
+                d_loss = gan_loss(self.disc(hr), True) + gan_loss(self.disc(sr.detach()), False)
+            self.d_opt.zero_grad(set_to_none=True)
+            self.scaler.scale(d_loss).backward()
+            self.scaler.step(self.d_opt)
+            out["d_loss"] = float(d_loss.detach())
+            # The generator's adversarial term; no gradient kept for D here.
+            disc = _unwrap(self.disc)
+            disc.requires_grad_(False)
+            with self._autocast():
+                adversarial = r.loss["adversarial"] * gan_loss(disc(sr), True)
+            disc.requires_grad_(True)
+            out["adversarial"] = float(adversarial.detach())
+        terms = self.content(sr, hr)
+        total = terms["total"] + adversarial
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        if r.optim.grad_clip:
+            self.scaler.unscale_(self.opt)
+            nn.utils.clip_grad_norm_(self.model.parameters(), r.optim.grad_clip)
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        if self.ema:
+            self.ema.update(_unwrap(self.model), self.step)
+        out.update({k: float(v.detach()) for k, v in terms.items()})
+        out["loss"] = float(total.detach())
+        return out
+
+    def run(self) -> TrainSummary:
+        r, c = self.recipe, self.config
+        writer = self._writer()
+        if self.dist.main:
+            (c.run_dir / "recipe.json").write_text(json.dumps(r.to_dict(), indent=2) + "\n")
+        self.log(f"training {r.model} x{r.scale} on {hardware(self.device, self.dist.world)}, {self._precision()}; "
+                 f"{_unwrap(self.model).__class__.__name__} "
+                 f"{sum(p.numel() for p in self.model.parameters()) / 1e6:.2f}M parameters")
+        bar = self._bar()
+        self.model.train()
+        recent: list[float] = []
+        stop_reason = "budget"
+        try:
+            for lr, hr in self._loader():
+                progress = self._progress()
+                if progress >= 1.0:
+                    break
+                rate = learning_rate(r, progress, self.step)
+                for group in self.opt.param_groups:
+                    group["lr"] = rate
+                t = time.monotonic()
+                stats = self._train_step(lr, hr)
+                self.seconds += time.monotonic() - t
+                self.step += 1
+                recent = (recent + [stats["loss"]])[-100:]
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{sum(recent) / len(recent):.4g}", lr=f"{rate:.2e}", refresh=False)
+                if writer is not None and self.step % 20 == 0:
+                    for k, v in stats.items():
+                        writer.add_scalar(f"train/{k}", v, self.step)
+                    writer.add_scalar("train/lr", rate, self.step)
+                if self.step % r.val_every == 0:
+                    self._report(self._validate(), recent, writer)
+                if self.step % r.checkpoint_every == 0:
+                    self._checkpoint()
+                if not math.isfinite(stats["loss"]):
+                    stop_reason = "the loss is not finite"
+                    break
+        except KeyboardInterrupt:
+            stop_reason = "interrupted"
+        finally:
+            if bar is not None:
+                bar.close()
+        if stop_reason == "interrupted":
+            self._checkpoint()
+            self.log(f"interrupted at step {self.step}: checkpoint saved; continue with --resume")
+            raise
+        if stop_reason != "budget":
+            raise InputError(f"training stopped at step {self.step}: {stop_reason}; last checkpoint in {c.run_dir}")
+        if self.step % r.val_every:
+            self._report(self._validate(), recent, writer)
+        self._checkpoint()
+        summary = self._export()
+        if writer is not None:
+            writer.close()
+        if self.dist.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+            dist.destroy_process_group()
+        return summary
+
+    def _report(self, scores: dict[str, float] | None, recent: list[float], writer: Any) -> None:
+        if not self.dist.main:
+            return
+        loss = sum(recent) / len(recent) if recent else float("nan")
+        line = f"step {self.step:7d}  {self.seconds / 60:6.1f} min  loss {loss:.4g}"
+        record: dict[str, Any] = {"step": self.step, "minutes": round(self.seconds / 60, 3), "loss": loss}
+        if scores is not None:
+            best = self.best is not None and self.best["step"] == self.step
+            line += (f"  held-out PSNR-Y {scores['psnr']:.3f} ({scores['gain']:+.3f} dB vs bicubic)"
+                     f"  SSIM {scores['ssim']:.4f}{'  best' if best else ''}")
+            record.update(scores)
+            if writer is not None:
+                for k, v in scores.items():
+                    writer.add_scalar(f"val/{k}", v, self.step)
+        self.log(line)
+        with open(self.config.run_dir / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _writer(self) -> Any:
+        if not self.dist.main:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            self.log("warning: TensorBoard is not installed (pip install 'vidrestore[train]'); "
+                     "logging to log.jsonl only")
+            return None
+        return SummaryWriter(str(self.config.run_dir / "tb"))
+
+    def _bar(self) -> Any:
+        if not (self.dist.main and self.config.progress and sys.stderr.isatty()):
+            return None
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return None
+        r = self.recipe
+        return tqdm(total=r.steps, initial=self.step, unit="step", dynamic_ncols=True,
+                    desc=f"{r.model} x{r.scale}")
+
+    # -- export ------------------------------------------------------------------------------------
+    def _export(self) -> TrainSummary:
+        r, c = self.recipe, self.config
+        if not self.dist.main:
+            return TrainSummary(None, self.step, self.seconds, None, {})
+        model = self._eval_model()
+        best_step = None
+        if r.select == "best" and self.best is not None:
+            model = copy.deepcopy(model)
+            model.load_state_dict(self.best["state"])
+            best_step = self.best["step"]
+        model = model.to(memory_format=torch.contiguous_format).float().cpu().eval()
+        extra = {
+            "recipe": json.dumps(r.to_dict()),
+            "train_steps": str(self.step),
+            "train_minutes": f"{self.seconds / 60:.2f}",
+            "train_hardware": hardware(self.device, self.dist.world),
+            "train_precision": self._precision(),
+            "exported_step": str(best_step if best_step is not None else self.step),
+            "trainer": "vidrestore train",
+        }
+        out = c.weights_out
+        save_weights(model, out, arch=r.model, scale=r.scale, options=r.model_options(), extra=extra, half=True)
+        final: dict[str, float] = {}
+        if c.final_eval and self.held_paths:
+            # Scored from the file just written, so the figures are those of the fp16 weights.
+            final = self._final_eval(out)
+            extra.update({
+                "val_psnr_y": f"{final['psnr']:.4f}",
+                "val_ssim_y": f"{final['ssim']:.5f}",
+                "val_psnr_y_bicubic": f"{final['bicubic_psnr']:.4f}",
+                "val_gain_db": f"{final['gain']:.4f}",
+                "val_grad_energy": f"{final['grad_energy']:.6g}",
+                "val_files": json.dumps([p.name for p in self.held_paths]),
+                "val_protocol": "whole held-out photos; LR = 8-bit MATLAB bicubic downscale; "
+                                "PSNR/SSIM on MATLAB rgb2ycbcr Y, border = scale px (vidrestore eval)",
+            })
+            save_weights(model, out, arch=r.model, scale=r.scale, options=r.model_options(), extra=extra, half=True)
+            self.log(f"held-out (whole photos): PSNR-Y {final['psnr']:.3f} dB, bicubic {final['bicubic_psnr']:.3f} dB, "
+                     f"gain {final['gain']:+.3f} dB, SSIM-Y {final['ssim']:.4f}")
+        self.log(f"wrote {out} (fp16, step {extra['exported_step']} of {self.step}, {self.seconds / 60:.1f} min)")
+        return TrainSummary(out, self.step, self.seconds, best_step, final)
+
+    def _final_eval(self, weights: Path) -> dict[str, float]:
+        from vidrestore.training.evaluate import evaluate, evaluate_bicubic, prepare_images
+
+        r = self.recipe
+        images = prepare_images(self.held_paths, r.scale)
+        model = build_model(MODELS[r.model], r.scale, weights)
+        result = evaluate(model, r.color, images, r.scale, device=str(self.device), metrics=("psnr", "ssim", "grad_energy"))
+        bicubic = evaluate_bicubic(images, r.scale)
+        return {"psnr": result.mean("psnr"), "ssim": result.mean("ssim"), "grad_energy": result.mean("grad_energy"),
+                "bicubic_psnr": bicubic.mean("psnr"), "gain": result.mean("psnr") - bicubic.mean("psnr")}
+
+
+def train(config: RunConfig, log: Log = print) -> TrainSummary:
+    return Trainer(config, log).run()

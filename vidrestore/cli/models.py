@@ -1,0 +1,116 @@
+"""`vidrestore models`: every model, its size, its shipped weights and their measured quality."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import click
+
+from vidrestore.cli import user_errors
+from vidrestore.models.registry import ModelSpec
+
+# The shipped weights' quality is PSNR-Y gain over this model's output.
+BASELINE = "bicubic"
+
+
+@dataclass(frozen=True)
+class ShippedWeights:
+    scale: int
+    file: str
+    bytes: int
+    val_gain_db: float | None  # PSNR-Y gain over bicubic on held-out photos
+    val_psnr_y: float | None
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    name: str
+    task: str
+    scales: tuple[int, ...]
+    color: str
+    parameters: int  # at the first scale, with the spec's options
+    weights: tuple[ShippedWeights, ...]
+    description: str
+
+
+def model_row(spec: ModelSpec) -> ModelRow:
+    from vidrestore.models.weights import count_parameters
+
+    model = spec.build(scale=spec.scales[0], **spec.options)
+    return ModelRow(spec.name, spec.task, spec.scales, spec.color, count_parameters(model), shipped_weights(spec), spec.description)
+
+
+def shipped_weights(spec: ModelSpec) -> tuple[ShippedWeights, ...]:
+    from vidrestore.models.weights import read_metadata
+
+    found = []
+    for scale in spec.scales:
+        path = spec.weights_path(scale)
+        if path is None or not path.is_file():
+            continue
+        metadata = read_metadata(path)
+        found.append(ShippedWeights(scale, path.name, path.stat().st_size, _number(metadata.get("val_gain_db")), _number(metadata.get("val_psnr_y"))))
+    return tuple(found)
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def format_count(n: int) -> str:
+    """12345678 -> 12.35M, 20100 -> 20.1K."""
+    if n >= 1_000_000:
+        return f"{n / 1e6:.2f}M"
+    if n >= 1_000:
+        return f"{n / 1e3:.1f}K"
+    return str(n)
+
+
+def format_bytes(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1e6:.1f} MB"
+    return f"{max(1, round(n / 1e3))} KB"
+
+
+def _weights_cell(row: ModelRow) -> str:
+    if not row.weights:
+        return "-"
+    scales = " ".join(f"x{w.scale}" for w in row.weights)
+    return f"{scales} ({format_bytes(sum(w.bytes for w in row.weights))})"
+
+
+def _quality_cell(row: ModelRow) -> str:
+    if row.name == BASELINE:
+        return "baseline"
+    gains = [f"x{w.scale} {w.val_gain_db:+.2f}" for w in row.weights if w.val_gain_db is not None]
+    return f"{', '.join(gains)} dB" if gains else "-"
+
+
+def render_table(rows: list[ModelRow]) -> str:
+    header = ("MODEL", "TASK", "SCALES", "PARAMS", "SHIPPED WEIGHTS", "PSNR-Y VS BICUBIC", "DESCRIPTION")
+    cells = [header] + [
+        (r.name, r.task, " ".join(f"x{s}" for s in r.scales), format_count(r.parameters), _weights_cell(r), _quality_cell(r), r.description)
+        for r in rows
+    ]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(header) - 1)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)) + "  " + line[-1] for line in cells)
+
+
+@click.command(short_help="List the models: size, shipped weights, measured quality.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per model) instead of a table.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@user_errors
+def models(as_json: bool, debug: bool) -> None:
+    """Every model vidrestore knows, with its parameter count, the weights shipped
+    with it and their PSNR-Y gain over bicubic on held-out photos."""
+    from vidrestore.models.registry import MODELS
+
+    rows = [model_row(spec) for spec in MODELS.values()]
+    if as_json:
+        click.echo(json.dumps([asdict(r) for r in rows], indent=2))
+    else:
+        click.echo(render_table(rows))
