@@ -29,13 +29,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from vidrestore.errors import InputError
+from vidrestore.errors import InputError, UsageError
 from vidrestore.ops.color import rgb_to_y
 from vidrestore.training.photos import BUILTIN_VAL, IMAGE_SUFFIXES, load_rgb, make_lr, read_val_list
-
-# LR pixels of context kept around a patch while degrading it on the fly, so
-# blur and the downscale's kernel see real neighbours rather than an edge.
-DEGRADE_MARGIN = 4
 
 
 @dataclass(frozen=True)
@@ -131,18 +127,25 @@ class PatchDataset(Dataset):
 
     def __init__(self, photos: list[Photo], *, scale: int, patch: int, color: str, seed: int,
                  sampling: str = "image", degradation: dict[str, Any] | None = None) -> None:
-        need = patch + 2 * DEGRADE_MARGIN * bool(degradation)
+        self.degradation = None
+        # LR pixels of context kept around a patch that is degraded on the fly,
+        # so blur and the downscale's kernel see real neighbours, not an edge.
+        self.margin = 0
+        if degradation is not None:
+            from vidrestore.training.degrade import Degradation, context_margin
+
+            try:
+                self.degradation = Degradation.from_dict(degradation)
+            except ValueError as exc:
+                raise UsageError(f"recipe [data] degradation: {exc}") from None
+            self.margin = context_margin(self.degradation, scale)
+        need = patch + 2 * self.margin
         small = [p.name for p in photos if min(p.hr.shape[-2:]) < need * scale]
         if small:
             raise InputError(f"training images smaller than the {patch}-pixel LR patch: {small[:3]}; lower the patch")
         self.photos, self.scale, self.patch, self.color, self.seed = photos, scale, patch, color, seed
         area = np.array([p.hr.shape[-1] * p.hr.shape[-2] for p in photos], dtype=np.float64)
         self.cumulative = np.cumsum(area / area.sum()) if sampling == "area" else None
-        self.degradation = None
-        if degradation is not None:
-            from vidrestore.training.degrade import Degradation
-
-            self.degradation = Degradation.from_dict(degradation)
 
     def __len__(self) -> int:
         return 2**62
@@ -164,11 +167,11 @@ class PatchDataset(Dataset):
         else:
             from vidrestore.training.degrade import degrade
 
-            m = DEGRADE_MARGIN
+            m = self.margin
             h, w = photo.hr.shape[-2] // s, photo.hr.shape[-1] // s
             y, x = int(rng.integers(h - p - 2 * m + 1)), int(rng.integers(w - p - 2 * m + 1))
             wide = photo.hr[:, y * s : (y + p + 2 * m) * s, x * s : (x + p + 2 * m) * s].float() / 255
-            lr = degrade(wide, s, self.degradation, rng)[:, m : m + p, m : m + p]
+            lr = degrade(wide, s, self.degradation, rng, margin=m)
             hr = wide[:, m * s : (m + p) * s, m * s : (m + p) * s]
         k = int(rng.integers(8))
         lr, hr = torch.rot90(lr, k % 4, (-2, -1)), torch.rot90(hr, k % 4, (-2, -1))

@@ -171,10 +171,10 @@ def _check_video_output(jobs: list[Job], encode) -> None:
 def _processor(spec, factor: int, weights: Path | None, device: str):
     from vidrestore.backends import open_backend
     from vidrestore.models import build_model
-    from vidrestore.pipeline.processor import SuperResolution
+    from vidrestore.pipeline.processor import SR_PROCESSORS
 
     model = build_model(spec, factor, weights)
-    return SuperResolution(open_backend("torch", model, device), factor)
+    return SR_PROCESSORS[spec.color](open_backend("torch", model, device), factor)
 
 
 def _run_jobs(jobs: list[Job], processor, encode, batch: int, quiet: bool) -> int:

@@ -11,6 +11,7 @@ import numpy as np
 
 from vidrestore.errors import InputError
 from vidrestore.io.probe import VideoInfo
+from vidrestore.ops.color import Matrix
 from vidrestore.pipeline.frames import PLANAR_FORMATS, PlaneFormat
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,11 @@ _DIRECT.update({"yuvj420p": ("yuv420p", True), "yuvj422p": ("yuv422p", True), "y
 
 _AVCOL_RANGE_JPEG = 2
 _AVCHROMA_LOC_CENTER = 2  # FFmpeg's AVCHROMA_LOC_CENTER
+_AVCOL_SPC_SMPTE170M = 6
+# AVColorSpace -> the matrix the planes are read with. FCC and SMPTE 240M are
+# near enough to BT.601 and BT.709 (Kb within 0.015); swscale reads
+# constant-luminance BT.2020 with the non-constant matrix too.
+_MATRICES: dict[int, Matrix] = {1: "bt709", 4: "bt601", 5: "bt601", 6: "bt601", 7: "bt709", 9: "bt2020", 10: "bt2020"}
 
 
 @dataclass
@@ -203,15 +209,31 @@ class Decoder:
         if name in _DIRECT:
             pix_fmt, full = _DIRECT[name]
             full = full or frame.color_range == _AVCOL_RANGE_JPEG
-            self.color = (frame.color_primaries, frame.color_trc, frame.colorspace, 2 if full else frame.color_range)
+            matrix = source_matrix(frame.colorspace, frame.height)
+            colorspace = frame.colorspace
+            if colorspace not in _MATRICES:
+                # Untagged: tag the output with the matrix we read it with, or a
+                # player would guess again from the (now larger) output size.
+                colorspace = _MATRIX_CODES[matrix]
+            self.color = (frame.color_primaries, frame.color_trc, colorspace, 2 if full else frame.color_range)
         else:
             deep = max(c.bits for c in frame.format.components) > 8
             pix_fmt, full = ("yuv420p10le" if deep else "yuv420p"), False
             self.stats.converted_from = name
             # swscale converts RGB/gray/packed input with its default BT.601 matrix, limited range.
-            self.color = (frame.color_primaries, frame.color_trc, 6, 1)
+            self.color = (frame.color_primaries, frame.color_trc, _AVCOL_SPC_SMPTE170M, 1)
+            matrix = "bt601"
             log.warning("input pixel format %s is converted to %s for processing", name, pix_fmt)
-        self.fmt = PlaneFormat(pix_fmt=pix_fmt, full_range=full, chroma_left=_chroma_left(name))
+        self.fmt = PlaneFormat(pix_fmt=pix_fmt, full_range=full, chroma_left=_chroma_left(name), matrix=matrix)
+
+
+_MATRIX_CODES = {"bt601": _AVCOL_SPC_SMPTE170M, "bt709": 1, "bt2020": 9}
+
+
+def source_matrix(colorspace: int, height: int) -> Matrix:
+    """The matrix of frames tagged `colorspace`; untagged (or unusual) ones are
+    guessed as players guess: BT.709 from 720 lines up, BT.601 below."""
+    return _MATRICES.get(colorspace, "bt709" if height >= 720 else "bt601")
 
 
 def _chroma_left(name: str) -> bool:

@@ -14,7 +14,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vidrestore.errors import InputError, UsageError
 from vidrestore.io.probe import IMAGE_SUFFIXES, check_readable_file
-from vidrestore.ops.color import rgb_to_ycbcr, ycbcr_to_rgb
 from vidrestore.ops.resize import imresize
 from vidrestore.pipeline.frames import FrameBatch, PlaneFormat
 
@@ -34,10 +33,11 @@ def read_image(path: Path) -> tuple[FrameBatch, np.ndarray | None]:
             rgb = np.array(img.convert("RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{path}: not an image Pillow can read ({exc})") from None
+    from vidrestore.pipeline.processor import rgb_to_planes
+
     t = torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0
-    ycc = (rgb_to_ycbcr(t, "bt601") * 255.0).round_().clamp_(0, 255).to(torch.uint8).numpy()
-    batch = FrameBatch(luma=ycc[None, 0], chroma=ycc[None, 1:], pts=[0], fmt=IMAGE_FORMAT)
-    return batch, alpha
+    # JPEG's full-range BT.601 levels: neutral chroma is code 128.
+    return rgb_to_planes(t[None], IMAGE_FORMAT, [0]), alpha
 
 
 def upscale_alpha(alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -48,9 +48,9 @@ def upscale_alpha(alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def to_rgb(batch: FrameBatch) -> np.ndarray:
     """(H, W, 3) uint8 RGB of a one-frame full-range 4:4:4 batch."""
-    ycc = np.concatenate([batch.luma[:1], batch.chroma[0]], axis=0)
-    t = torch.from_numpy(ycc.astype(np.float32)) / 255.0
-    rgb = ycbcr_to_rgb(t, "bt601").mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)
+    from vidrestore.pipeline.processor import planes_to_rgb
+
+    rgb = planes_to_rgb(batch)[0].mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)
     return rgb.permute(1, 2, 0).numpy()
 
 

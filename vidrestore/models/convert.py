@@ -135,7 +135,8 @@ def read_checkpoint(path: Path) -> object:
 
 
 def _refusal(path: Path, exc: pickle.UnpicklingError) -> str:
-    found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+    # torch words the refusal differently across versions; all name the culprit "GLOBAL module.name".
+    found = re.search(r"GLOBAL ([\w.]+)", str(exc))
     if found:
         return (
             f"refused to load {path}: it holds a pickled Python object ({found.group(1)}), and only tensors and plain "

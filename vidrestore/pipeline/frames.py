@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import get_args
 
 import numpy as np
+
+from vidrestore.ops.color import Matrix
 
 # Planar YCbCr layouts the pipeline works in, with (chroma x, chroma y)
 # subsampling shifts and bit depth. Everything else is converted on decode.
@@ -25,10 +28,14 @@ class PlaneFormat:
     pix_fmt: str  # one of PLANAR_FORMATS
     full_range: bool
     chroma_left: bool  # chroma co-sited with the left luma column (MPEG-2/H.264 default)
+    # Y'CbCr <-> R'G'B' matrix, for processors that need RGB; the default is JPEG's and swscale's.
+    matrix: Matrix = "bt601"
 
     def __post_init__(self) -> None:
         if self.pix_fmt not in PLANAR_FORMATS:
             raise ValueError(f"unsupported planar format {self.pix_fmt!r}; expected one of {sorted(PLANAR_FORMATS)}")
+        if self.matrix not in get_args(Matrix):
+            raise ValueError(f"unsupported colour matrix {self.matrix!r}; expected one of {list(get_args(Matrix))}")
 
     @property
     def bit_depth(self) -> int:

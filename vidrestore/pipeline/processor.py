@@ -6,8 +6,10 @@ from typing import Protocol
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from vidrestore.backends import Backend
+from vidrestore.ops.color import rgb_to_ycbcr, ycbcr_to_rgb
 from vidrestore.ops.resize import chroma_shift, imresize
 from vidrestore.pipeline.frames import FrameBatch, PlaneFormat
 
@@ -18,13 +20,15 @@ class Processor(Protocol):
     def process(self, batch: FrameBatch) -> FrameBatch: ...
 
 
-def _luma_range(fmt: PlaneFormat) -> tuple[float, float]:
-    """(black, white) code values of the luma plane."""
-    top = (1 << fmt.bit_depth) - 1
+def _levels(fmt: PlaneFormat) -> tuple[float, float, float, float]:
+    """(black, luma span, chroma zero, chroma span) in code values, as BT.601/709/2020
+    define them at any bit depth: Y' = (code - black) / span, Cb = (code - zero) / span."""
+    depth = fmt.bit_depth
     if fmt.full_range:
-        return 0.0, float(top)
-    unit = 1 << (fmt.bit_depth - 8)
-    return 16.0 * unit, 235.0 * unit
+        top = float((1 << depth) - 1)
+        return 0.0, top, float(1 << (depth - 1)), top
+    unit = float(1 << (depth - 8))
+    return 16.0 * unit, 219.0 * unit, 128.0 * unit, 224.0 * unit
 
 
 def to_codes(x: torch.Tensor, fmt: PlaneFormat) -> np.ndarray:
@@ -32,10 +36,57 @@ def to_codes(x: torch.Tensor, fmt: PlaneFormat) -> np.ndarray:
     return x.round_().clamp_(0, top).numpy().astype(fmt.dtype)
 
 
-class SuperResolution:
-    """Luma through the model, chroma bicubic: the eye is far less sensitive
-    to chroma detail, and Y-channel SR models are trained on luma only."""
+def upsample_chroma(chroma: torch.Tensor, fmt: PlaneFormat, factor: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
+    """Chroma planes (..., h, w) made factor = (rows, columns) times larger, bicubic,
+    left-sited chroma kept left-sited, cropped to `size` (width, height)."""
+    h, w = chroma.shape[-2:]
+    fy, fx = factor
+    shift = chroma_shift(fx, bool(fmt.subsampling[0])) if fmt.chroma_left else 0.0
+    chroma = imresize(chroma, (h * fy, w * fx), kernel="bicubic", shift=(0.0, shift))
+    # Odd sizes: the last chroma sample covers one luma column (row) only, so
+    # s * ceil(w / 2) can exceed ceil(s * w / 2); drop what lies past the edge.
+    return chroma[..., : size[1], : size[0]]
 
+
+def subsample_chroma(chroma: torch.Tensor, fmt: PlaneFormat) -> torch.Tensor:
+    """Full-resolution chroma planes (..., H, W) down to `fmt`'s subsampling,
+    antialiased, each sample centred where `fmt` sites it."""
+    sx, sy = fmt.subsampling
+    if not (sx or sy):
+        return chroma
+    h, w = chroma.shape[-2:]
+    pad_x, pad_y = w % (1 << sx), h % (1 << sy)
+    if pad_x or pad_y:  # odd sizes: the last chroma sample's pair is its own luma column (row) again
+        chroma = F.pad(chroma, (0, pad_x, 0, pad_y), mode="replicate")
+    # Halving centres chroma sample c between luma columns 2c and 2c + 1; left-sited chroma sits on 2c.
+    shift = -0.5 if fmt.chroma_left and sx else 0.0
+    size = ((h + pad_y) >> sy, (w + pad_x) >> sx)
+    return imresize(chroma, size, kernel="bicubic", shift=(0.0, shift))
+
+
+def planes_to_rgb(batch: FrameBatch) -> torch.Tensor:
+    """(N, 3, H, W) R'G'B' in [0, 1]: chroma upsampled to the luma size, then the
+    batch's own matrix and range undone."""
+    fmt = batch.fmt
+    black, luma_span, zero, chroma_span = _levels(fmt)
+    sx, sy = fmt.subsampling
+    luma = (torch.from_numpy(batch.luma.astype(np.float32)) - black) / luma_span
+    chroma = (torch.from_numpy(batch.chroma.astype(np.float32)) - zero) / chroma_span + 0.5
+    chroma = upsample_chroma(chroma, fmt, (1 << sy, 1 << sx), batch.size)
+    rgb = ycbcr_to_rgb(torch.cat((luma.unsqueeze(1), chroma), dim=1), fmt.matrix)
+    return rgb.clamp_(0.0, 1.0)
+
+
+def rgb_to_planes(rgb: torch.Tensor, fmt: PlaneFormat, pts: list[int]) -> FrameBatch:
+    """Inverse of `planes_to_rgb`: (N, 3, H, W) R'G'B' in [0, 1] as code values laid out as `fmt`."""
+    black, luma_span, zero, chroma_span = _levels(fmt)
+    ycc = rgb_to_ycbcr(rgb, fmt.matrix)
+    luma = ycc[:, 0] * luma_span + black
+    chroma = (subsample_chroma(ycc[:, 1:], fmt) - 0.5) * chroma_span + zero
+    return FrameBatch(luma=to_codes(luma, fmt), chroma=to_codes(chroma, fmt), pts=pts, fmt=fmt)
+
+
+class _Upscaler:
     def __init__(self, backend: Backend, scale: int) -> None:
         self.backend = backend
         self.scale = scale
@@ -43,19 +94,33 @@ class SuperResolution:
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return width * self.scale, height * self.scale
 
+
+class SuperResolution(_Upscaler):
+    """Luma through the model, chroma bicubic: the eye is far less sensitive
+    to chroma detail, and Y-channel SR models are trained on luma only."""
+
     def process(self, batch: FrameBatch) -> FrameBatch:
         fmt = batch.fmt
-        black, white = _luma_range(fmt)
+        black, span, _, _ = _levels(fmt)
         luma = torch.from_numpy(batch.luma.astype(np.float32)).unsqueeze(1)
-        luma = (luma - black) / (white - black)
+        luma = (luma - black) / span
         out = self.backend.run(luma).squeeze(1)
-        out = out * (white - black) + black
-        sx, sy = fmt.subsampling
+        out = out * span + black
         chroma = torch.from_numpy(batch.chroma.astype(np.float32))
-        shift = (0.0, chroma_shift(self.scale, bool(sx)) if fmt.chroma_left else 0.0)
-        chroma = imresize(chroma, scale=self.scale, kernel="bicubic", shift=shift)
-        # Odd sizes: the last chroma sample covers one luma column (row) only, so
-        # s * ceil(w / 2) can exceed ceil(s * w / 2); drop what lies past the edge.
-        cw, ch = fmt.chroma_size(out.shape[-1], out.shape[-2])
-        chroma = chroma[..., :ch, :cw]
+        h, w = out.shape[-2:]
+        chroma = upsample_chroma(chroma, fmt, (self.scale, self.scale), fmt.chroma_size(w, h))
         return FrameBatch(luma=to_codes(out, fmt), chroma=to_codes(chroma, fmt), pts=batch.pts, fmt=fmt)
+
+
+class RGBSuperResolution(_Upscaler):
+    """The whole picture through an RGB model, in the R'G'B' of the source's own
+    matrix and range, and back into the source's layout: the encoder and the
+    colour tags see the same format that came in."""
+
+    def process(self, batch: FrameBatch) -> FrameBatch:
+        rgb = self.backend.run(planes_to_rgb(batch)).clamp(0.0, 1.0)  # backends may hand back inference tensors: no in-place ops
+        return rgb_to_planes(rgb, batch.fmt, batch.pts)
+
+
+# Keyed by `ModelSpec.color`: what the model sees.
+SR_PROCESSORS: dict[str, type[_Upscaler]] = {"y": SuperResolution, "rgb": RGBSuperResolution}
