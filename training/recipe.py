@@ -90,6 +90,12 @@ class Recipe:
             raise UsageError(f"{where}: {self.model} supports scales {spec.scales}, not {self.scale}")
         if self.steps is None and self.minutes is None:
             raise UsageError(f"{where}: give steps or minutes (or both: whichever ends first)")
+        from vidrestore.models.registry import builder_parameters
+
+        accepted = builder_parameters(spec)
+        wrong = sorted(set(self.options) - accepted)
+        if wrong:
+            raise UsageError(f"{where}: {self.model} does not take the option(s) {wrong}; it takes {sorted(accepted)}")
         unknown = sorted(set(self.loss) - set(LOSS_TERMS))
         if unknown or not self.loss:
             raise UsageError(f"{where}: loss terms must be among {', '.join(LOSS_TERMS)}; got {sorted(self.loss)}")

@@ -434,7 +434,7 @@ class Trainer:
             (c.run_dir / "recipe.json").write_text(json.dumps(r.to_dict(), indent=2) + "\n")
         self.log(f"training {r.model} x{r.scale} on {hardware(self.device, self.dist.world)}, {self._precision()}; "
                  f"{_unwrap(self.model).__class__.__name__} "
-                 f"{sum(p.numel() for p in self.model.parameters()) / 1e6:.2f}M parameters")
+                 f"{sum(p.numel() for p in self.model.parameters()):,} parameters")
         bar = self._bar()
         self.model.train()
         recent: list[float] = []

@@ -144,6 +144,15 @@ MODELS: dict[str, ModelSpec] = {
 DEFAULT_SR_MODEL = "espcn"
 
 
+def builder_parameters(spec: ModelSpec) -> set[str]:
+    """The keyword options the architecture behind ``spec`` accepts (besides scale)."""
+    import inspect
+
+    model = spec.build(scale=spec.scales[0], **spec.options)
+    names = set(inspect.signature(type(model).__init__).parameters) - {"self", "scale"}
+    return {n for n in names if not n.startswith("_")}
+
+
 def get_spec(name: str) -> ModelSpec:
     try:
         return MODELS[name]
