@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -17,14 +16,6 @@ from vidrestore.training.photos import make_lr
 NONE = Degradation(blur_prob=0, noise_prob=0, jpeg_prob=0, h264_prob=0)
 ALL = Degradation(blur_prob=1, noise_prob=1, jpeg_prob=1, h264_prob=1)
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Small patches: a second intra-op thread only adds waiting, badly so on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _photo(h: int, w: int, seed: int = 0) -> torch.Tensor:

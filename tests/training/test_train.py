@@ -32,13 +32,6 @@ from vidrestore.training.trainer import EMA, RunConfig, learning_rate, train
 TINY_EDSR = {"blocks": 1, "features": 8}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _photo(seed: int, size: tuple[int, int] = (72, 60)) -> np.ndarray:
     """A smooth random colour field with some edges: learnable, not noise."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pickle
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,14 +17,6 @@ from vidrestore.training.vgg import LAYER_NAMES, PerceptualLoss, VGG19Features, 
 # Where torchvision's vgg19().features keeps its convolutions (cfg "E").
 TORCHVISION_CONVS = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny tensors: a second intra-op thread only adds waiting, badly so on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _random_vgg(upto: str = "relu5_4", seed: int = 0) -> VGG19Features:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from vidrestore.cli import user_errors
-from vidrestore.cli.upscale import _scale
+from vidrestore.cli.options import scale_options
 from vidrestore.errors import InputError, OutputError, WeightsError
 
 if TYPE_CHECKING:
@@ -118,23 +118,17 @@ class Table:
 @click.command("eval", short_help="Score a model against bicubic on photos (PSNR-Y, SSIM-Y, MS-SSIM).")
 @click.argument("folders", metavar="FOLDER...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--model", default=None, help="Model name (see the README); default: espcn.")
-@click.option("--x2", is_flag=True, help="Score 2x super-resolution.")
-@click.option("--x3", is_flag=True, help="Score 3x super-resolution.")
-@click.option("--x4", is_flag=True, help="Score 4x super-resolution.")
-@click.option("--scale", type=int, help="Score N-times super-resolution (N must be one the model supports).")
 @click.option("--weights", type=click.Path(path_type=Path), help="A safetensors weights file for the model instead of the shipped one.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the figures (per photo and means) to this JSON file.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--tile", type=click.IntRange(16, None), help="Run the model on N x N low-resolution tiles (less memory for large photos).")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @user_errors
+@scale_options("Score {n}x super-resolution.")
 def eval_command(
     folders: tuple[Path, ...],
     model: str | None,
-    x2: bool,
-    x3: bool,
-    x4: bool,
-    scale: int | None,
+    scale: int,
     weights: Path | None,
     json_path: Path | None,
     device: str,
@@ -157,7 +151,7 @@ def eval_command(
     from vidrestore.models.registry import check_scale
     from vidrestore.training.evaluate import PROTOCOL, EvalResult, display_names, evaluate, evaluate_bicubic, load_image
 
-    factor = _scale(x2, x3, x4, scale)
+    factor = scale
     spec = get_spec(model or DEFAULT_SR_MODEL)
     check_scale(spec, factor)
     paths = find_photos(folders)

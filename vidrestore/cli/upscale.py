@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from vidrestore.cli import user_errors
+from vidrestore.cli.options import scale_options
 from vidrestore.errors import InputError, Interrupted, OutputError, UsageError, VidrestoreError
 
 log = logging.getLogger("vidrestore.cli")
@@ -23,17 +24,6 @@ class Job:
     src: Path
     dst: Path
     kind: str  # "video" or "image"
-
-
-def _scale(x2: bool, x3: bool, x4: bool, scale: int | None) -> int:
-    chosen = [s for s, on in ((2, x2), (3, x3), (4, x4)) if on]
-    if scale is not None:
-        chosen.append(scale)
-    if len(set(chosen)) > 1:
-        raise UsageError(f"give one scale, not {' and '.join(f'x{s}' for s in chosen)}")
-    if not chosen:
-        raise UsageError("give a scale: --x2, --x3, --x4 or --scale N")
-    return chosen[0]
 
 
 def _media_kind(path: Path) -> str:
@@ -105,10 +95,6 @@ def _signals_stop(stop) -> Iterator[None]:
 @click.command(short_help="Upscale videos, images or folders x2, x3 or x4.")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file, or folder for a folder input. Default: INPUT.xN.ext beside the input.")
-@click.option("--x2", is_flag=True, help="Upscale 2x.")
-@click.option("--x3", is_flag=True, help="Upscale 3x.")
-@click.option("--x4", is_flag=True, help="Upscale 4x.")
-@click.option("--scale", type=int, help="Upscale N times (N must be one the model supports).")
 @click.option("--model", default=None, help="Model name (see the README); default: espcn.")
 @click.option("--weights", type=click.Path(path_type=Path), help="A safetensors weights file for the model instead of the shipped one.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
@@ -120,13 +106,11 @@ def _signals_stop(stop) -> Iterator[None]:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @user_errors
+@scale_options("Upscale {n}x.")
 def upscale(
     input_path: Path,
     output: Path | None,
-    x2: bool,
-    x3: bool,
-    x4: bool,
-    scale: int | None,
+    scale: int,
     model: str | None,
     weights: Path | None,
     device: str,
@@ -143,7 +127,7 @@ def upscale(
     from vidrestore.models import DEFAULT_SR_MODEL, get_spec
     from vidrestore.models.registry import check_scale
 
-    factor = _scale(x2, x3, x4, scale)
+    factor = scale
     spec = get_spec(model or DEFAULT_SR_MODEL)
     check_scale(spec, factor)
     encode = EncodeOptions(codec=codec, crf=crf, preset=preset)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from vidrestore.cli import user_errors
+from vidrestore.cli.options import scale_options
 from vidrestore.errors import UsageError
 
 
@@ -18,10 +19,6 @@ def weights() -> None:
 @weights.command("import", short_help="Convert an EDSR checkpoint (EDSR-PyTorch or BasicSR) to a weights file.")
 @click.argument("source", metavar="FILE", type=click.Path(path_type=Path))
 @click.option("--arch", required=True, help="The model the weights are for: edsr or edsr-large.")
-@click.option("--x2", is_flag=True, help="The checkpoint upscales 2x.")
-@click.option("--x3", is_flag=True, help="The checkpoint upscales 3x.")
-@click.option("--x4", is_flag=True, help="The checkpoint upscales 4x.")
-@click.option("--scale", type=int, help="The checkpoint upscales N times.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="The .safetensors file to write.")
 @click.option("--key", help="The checkpoint entry holding the tensors. Default: params_ema, else params, else the top level.")
 @click.option("--res-scale", type=float, help="Residual scaling the checkpoint was trained with. Default: the --arch's (edsr 1, edsr-large 0.1).")
@@ -29,13 +26,11 @@ def weights() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @user_errors
+@scale_options("The checkpoint upscales {n}x.")
 def import_weights(
     source: Path,
     arch: str,
-    x2: bool,
-    x3: bool,
-    x4: bool,
-    scale: int | None,
+    scale: int,
     output: Path,
     key: str | None,
     res_scale: float | None,
@@ -49,12 +44,11 @@ def import_weights(
     loaded weights-only: a file holding pickled Python objects is refused.
     """
     from vidrestore.cli.models import format_count
-    from vidrestore.cli.upscale import _scale
     from vidrestore.io.paths import check_output
     from vidrestore.models.convert import FORMAT_NAMES, get_importable, import_edsr
     from vidrestore.models.weights import count_parameters, save_weights
 
-    factor = _scale(x2, x3, x4, scale)
+    factor = scale
     spec = get_importable(arch)
     if output.suffix.lower() != ".safetensors":
         raise UsageError(f"{output}: weights are written as safetensors; give -o a .safetensors name")

@@ -6,6 +6,7 @@ model, write its module and add one spec here.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -70,6 +71,17 @@ def _interpolate(kernel: str) -> Callable[..., nn.Module]:
     return build
 
 
+SRRESNET = ModelSpec(
+    name="srresnet",
+    task="sr",
+    scales=(4,),
+    color="rgb",
+    build=_srresnet,
+    options={"blocks": 16, "features": 64},
+    weights="srresnet_x{scale}.safetensors",
+    description="SRResNet (Ledig et al. 2017): 16 BN residual blocks, PReLU, L1-trained",
+)
+
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
@@ -102,23 +114,10 @@ MODELS: dict[str, ModelSpec] = {
             options={"blocks": 32, "features": 256, "res_scale": 0.1},
             description="EDSR large (Lim et al. 2017): 32 blocks, 256 features; bring or train weights",
         ),
-        ModelSpec(
-            name="srresnet",
-            task="sr",
-            scales=(4,),
-            color="rgb",
-            build=_srresnet,
-            options={"blocks": 16, "features": 64},
-            weights="srresnet_x{scale}.safetensors",
-            description="SRResNet (Ledig et al. 2017): 16 BN residual blocks, PReLU, L1-trained",
-        ),
-        ModelSpec(
+        SRRESNET,
+        dataclasses.replace(
+            SRRESNET,
             name="srgan",
-            task="sr",
-            scales=(4,),
-            color="rgb",
-            build=_srresnet,
-            options={"blocks": 16, "features": 64},
             weights="srgan_x{scale}.safetensors",
             description="SRGAN: the SRResNet generator fine-tuned adversarially; sharper, lower PSNR",
         ),
