@@ -20,6 +20,7 @@ import json
 import math
 import os
 import platform
+import signal
 import sys
 import time
 from contextlib import nullcontext
@@ -31,7 +32,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from vidrestore.errors import InputError, UsageError, WeightsError
+from vidrestore.errors import InputError, Interrupted, UsageError, WeightsError
 from vidrestore.models.registry import MODELS
 from vidrestore.models.weights import build_model, read_weights, save_weights
 from vidrestore.training.data import PatchDataset, StepSampler, describe_layout, find_sources, load_photo, split_sources
@@ -473,8 +474,8 @@ class Trainer:
                 bar.close()
         if stop_reason == "interrupted":
             self._checkpoint()
-            self.log(f"interrupted at step {self.step}: checkpoint saved; continue with --resume")
-            raise
+            raise Interrupted(signal.SIGINT, f"checkpoint of step {self.step} saved in {c.run_dir}; "
+                              "continue with --resume")
         if stop_reason != "budget":
             raise InputError(f"training stopped at step {self.step}: {stop_reason}; last checkpoint in {c.run_dir}")
         if self.step % r.val_every:

@@ -36,9 +36,9 @@ class WeightsError(VidrestoreError):
 class Interrupted(VidrestoreError):
     """The run was stopped by SIGINT or SIGTERM; exit code follows the signal."""
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, outcome: str = "nothing was written") -> None:
         import signal
 
         name = signal.Signals(signum).name
-        super().__init__(f"interrupted by {name}; nothing was written")
+        super().__init__(f"interrupted by {name}; {outcome}")
         self.exit_code = 128 + signum

@@ -335,3 +335,31 @@ def test_torchrun_two_processes(tmp_path: Path, photos: Path) -> None:
     assert proc.stderr.count("wrote ") == 1  # rank 0 alone exports
     _, meta = read_weights(out)
     assert meta["train_hardware"].startswith("2 x ")
+
+
+def test_ctrl_c_saves_a_checkpoint_to_resume_from(tmp_path: Path, photos: Path) -> None:
+    """SIGINT to a real `vidrestore train` process: exit 130, checkpoint kept, --resume finishes."""
+    import signal
+    import time
+
+    recipe = tmp_path / "slow.toml"
+    recipe.write_text('model = "edsr"\nscale = 2\nsteps = 100000\namp = "off"\noptions = { blocks = 1, features = 8 }\n'
+                      "val_every = 100000\ncheckpoint_every = 100000\n[data]\npatch = 8\nbatch = 2\n")
+    run_dir = tmp_path / "run"
+    args = [sys.executable, "-m", "vidrestore", "train", str(recipe), "--data", str(photos), "--run-dir", str(run_dir),
+            "-q", "--threads", "1"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (run_dir / "recipe.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # some steps
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted by SIGINT; checkpoint of step" in stderr and "Traceback" not in stderr
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert state["step"] > 0
+    done = subprocess.run([*args, "--resume", "--steps", str(state["step"] + 2), "--no-final-eval"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"resumed {run_dir / 'checkpoint.pt'} at step {state['step']}" in done.stderr
