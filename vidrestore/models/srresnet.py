@@ -7,6 +7,12 @@ conv, batch norm), a conv + batch norm closing the body with a long skip, two
 x2 upsampling stages (conv to 4x features, pixel shuffle, PReLU) and a 9x9
 convolution to RGB. It works on 0-1 RGB.
 
+``residual`` (off in the paper, on in the shipped weights) adds a bicubic
+upscale of the input to the output, as VDSR does and our ESPCN does, so the
+network starts at the bicubic answer and learns only the missing detail. From
+scratch on a 2-core CPU the plain network was still 2.4 dB below bicubic on
+held-out crops after 1000 steps (8 minutes); with the skip it starts at 0 dB.
+
 The discriminator is the paper's VGG-style classifier: eight 3x3 convolutions
 (64, 64, 128, 128, 256, 256, 512, 512 features, stride 2 on every second one,
 batch norm from the second on, LeakyReLU 0.2), then dense 1024, LeakyReLU and
@@ -19,6 +25,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+from vidrestore.ops.resize import imresize
 
 
 class ResBlockBN(nn.Module):
@@ -35,7 +43,7 @@ class ResBlockBN(nn.Module):
 
 
 class SRResNet(nn.Module):
-    def __init__(self, *, scale: int = 4, blocks: int = 16, features: int = 64) -> None:
+    def __init__(self, *, scale: int = 4, blocks: int = 16, features: int = 64, residual: bool = False) -> None:
         super().__init__()
         if scale not in (2, 4):
             raise ValueError(f"SRResNet upsamples in x2 stages: scale must be 2 or 4, got {scale}")
@@ -48,11 +56,19 @@ class SRResNet(nn.Module):
             stages += [nn.Conv2d(features, features * 4, 3, padding=1), nn.PixelShuffle(2), nn.PReLU(features)]
         self.upsample = nn.Sequential(*stages)
         self.tail = nn.Conv2d(features, 3, 9, padding=4)
+        self.residual = residual
+        if residual:
+            # The detail branch starts tiny: the output starts as bicubic.
+            nn.init.normal_(self.tail.weight, std=1e-3)
+            nn.init.zeros_(self.tail.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.head(x)
-        x = x + self.body_end(self.body(x))
-        return self.tail(self.upsample(x))
+        y = self.head(x)
+        y = y + self.body_end(self.body(y))
+        y = self.tail(self.upsample(y))
+        if self.residual:
+            y = y + imresize(x, scale=self.scale, kernel="bicubic")
+        return y
 
 
 class Discriminator(nn.Module):
