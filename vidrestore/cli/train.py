@@ -42,7 +42,8 @@ def train(recipe: str, data: tuple[Path, ...], run_dir: Path | None, output: Pat
     """Train a model from RECIPE: a recipe file or a shipped recipe name.
 
     \b
-    Shipped recipes (training/recipes/): edsr_x2, edsr_x3, edsr_x4, srresnet_x4, srgan_x4, espcn_x3.
+    Shipped recipes (training/recipes/): edsr_x2, edsr_x3, edsr_x4, srresnet_x4, srgan_x4,
+    srgan_vgg54_x4 (needs --vgg), espcn_x3.
     Example:
       vidrestore train edsr_x2 --data DIV2K --minutes 600
     Several GPUs: torchrun --nproc-per-node 4 -m vidrestore train edsr_x2 --data DIV2K
