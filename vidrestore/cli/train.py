@@ -43,7 +43,7 @@ def train(recipe: str, data: tuple[Path, ...], run_dir: Path | None, output: Pat
 
     \b
     Shipped recipes (training/recipes/): edsr_x2, edsr_x3, edsr_x4, srresnet_x4, srgan_x4,
-    srgan_vgg54_x4 (needs --vgg), espcn_x3.
+    srgan_vgg54_x4 (needs --vgg), espcn_x2, espcn_x3, espcn_x4.
     Example:
       vidrestore train edsr_x2 --data DIV2K --minutes 600
     Several GPUs: torchrun --nproc-per-node 4 -m vidrestore train edsr_x2 --data DIV2K
