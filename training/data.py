@@ -79,19 +79,26 @@ def find_sources(folders: list[Path], scale: int) -> list[Source]:
     return sorted(sources, key=lambda s: s.hr.name)
 
 
-def split_sources(sources: list[Source], val: str) -> tuple[list[Source], list[Source]]:
-    """(train, held-out). ``val``: "auto" (the built-in list when the data holds
-    all of it, else every tenth file by name), "builtin", "none", or a file."""
-    names = [s.hr.name for s in sources]
+def held_out_names(names: list[str], val: str) -> tuple[str, ...]:
+    """The held-out file names among `names`. ``val``: "auto" (the built-in list
+    when the data holds all of it, else every tenth file by name, none when
+    there is a single source), "builtin", "none", or a file listing names."""
     if val == "none":
-        return sources, []
+        return ()
     if val == "auto":
-        held = BUILTIN_VAL if set(BUILTIN_VAL) <= set(names) else tuple(names[5::10] or names[:1])
-    else:
-        held = read_val_list(val)
-        missing = [n for n in held if n not in names]
-        if missing:
-            raise InputError(f"held-out files not in the data folders: {missing[:5]}")
+        if set(BUILTIN_VAL) <= set(names):
+            return BUILTIN_VAL
+        return tuple(names[5::10] or names[:1]) if len(names) > 1 else ()
+    held = read_val_list(val)
+    missing = [n for n in held if n not in names]
+    if missing:
+        raise InputError(f"held-out files not in the data folders: {missing[:5]}")
+    return held
+
+
+def split_sources(sources: list[Source], val: str) -> tuple[list[Source], list[Source]]:
+    """(train, held-out) by `held_out_names`."""
+    held = held_out_names([s.hr.name for s in sources], val)
     train = [s for s in sources if s.hr.name not in held]
     if not train:
         raise InputError("every image is held out; nothing is left to train on")

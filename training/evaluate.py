@@ -72,7 +72,7 @@ def min_side(scale: int) -> int:
     return math.ceil((M.SSIM_WINDOW + 2 * scale) / scale) * scale
 
 
-def _load(path: Path, scale: int) -> torch.Tensor:
+def read_photo(path: Path, scale: int) -> torch.Tensor:
     from PIL import UnidentifiedImageError
 
     try:
@@ -111,7 +111,7 @@ def load_image(path: Path, scale: int, *, name: str | None = None, crop: int | N
     """
     if crop is not None and crop // scale * scale < min_side(scale):
         raise ValueError(f"crop {crop} is too small at x{scale}; it must be at least {min_side(scale)}")
-    hr = _load(path, scale)
+    hr = read_photo(path, scale)
     check_size(path, hr.shape[-1], hr.shape[-2], scale)
     if crop is not None:
         hr = _centre_crop(hr, crop, scale)
@@ -125,7 +125,7 @@ def prepare_images(paths: Sequence[Path], scale: int, *, crop: int | None = None
 
 
 @contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
+def eval_mode(model: nn.Module) -> Iterator[None]:
     """Eval mode for the call (batch norm!), then the caller's mode again (a training loop's)."""
     was_training = model.training
     model.eval()
@@ -177,7 +177,7 @@ def super_resolve(
         raise ValueError(f"tile must be positive, got {tile}")
     x = (lr_rgb if color == "rgb" else rgb_to_y(lr_rgb))[None].to(device)
     h, w = x.shape[-2:]
-    with torch.inference_mode(), _eval_mode(model):
+    with torch.inference_mode(), eval_mode(model):
         out = model(x) if tile is None else _tiled(model, x, scale, tile)
     expected = (1, 3 if color == "rgb" else 1, h * scale, w * scale)
     if tuple(out.shape) != expected:
@@ -225,7 +225,7 @@ def score_y(sr_y: torch.Tensor, hr_y: torch.Tensor, scale: int, metrics: Sequenc
     return ImageScores(**{f.name: compute[f.name]() if f.name in metrics else math.nan for f in fields(ImageScores)})
 
 
-def _check_metrics(metrics: Sequence[str]) -> None:
+def check_metrics(metrics: Sequence[str]) -> None:
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise ValueError(f"unknown metrics {unknown}; expected some of {', '.join(METRICS)}")
@@ -242,7 +242,7 @@ def evaluate(
     tile: int | None = None,
 ) -> EvalResult:
     """Scores of `model` on every image; metrics not asked for are NaN (MS-SSIM is the slow one)."""
-    _check_metrics(metrics)
+    check_metrics(metrics)
     per_image = {}
     for image in images:
         sr_y = super_resolve(model, color, image.lr_rgb, scale, device=device, tile=tile)

@@ -31,7 +31,8 @@ class DataConfig:
     patch: int = 48  # LR pixels per side; the HR patch is patch * scale
     batch: int = 16
     workers: int | None = None  # None: 0 on CPU (the main process keeps up), up to 8 on CUDA
-    degradation: dict[str, Any] | None = None  # training.degrade.Degradation fields; None = clean bicubic
+    degradation: dict[str, Any] | None = None  # SR: training.degrade.Degradation fields; None = clean bicubic
+    blur: dict[str, Any] | None = None  # deblurring: training.blur.SyntheticBlur fields; None = its defaults
     val: str = "auto"  # "auto", "builtin", "none" or a file listing held-out names
     val_crop: int | None = 384  # centre crop of each held-out HR photo while training (None: whole)
     sampling: str = "image"  # "image": each photo equally often; "area": each pixel equally often
@@ -113,12 +114,21 @@ class Recipe:
             raise UsageError(f"{where}: ema must be in [0, 1)")
         if self.data.patch <= 2 * self.loss_border:
             raise UsageError(f"{where}: the patch must exceed twice loss_border")
+        if spec.task == "deblur" and self.data.degradation is not None:
+            raise UsageError(f"{where}: [data] degradation makes LR images for super-resolution; "
+                             "deblurring recipes describe their blur with [data] blur")
+        if spec.task != "deblur" and self.data.blur is not None:
+            raise UsageError(f"{where}: [data] blur is for deblurring models; {self.model} is a super-resolution model")
         if self.data.sampling not in ("image", "area"):
             raise UsageError(f"{where}: sampling must be 'image' or 'area'")
 
     @property
     def color(self) -> str:
         return MODELS[self.model].color
+
+    @property
+    def task(self) -> str:
+        return MODELS[self.model].task
 
     def model_options(self) -> dict[str, Any]:
         return {**MODELS[self.model].options, **self.options}

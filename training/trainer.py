@@ -35,9 +35,10 @@ from torch.utils.data import DataLoader
 from vidrestore.errors import InputError, Interrupted, UsageError, WeightsError
 from vidrestore.models.registry import MODELS
 from vidrestore.models.weights import build_model, read_weights, save_weights
-from vidrestore.training.data import PatchDataset, StepSampler, describe_layout, find_sources, load_photo, split_sources
+from vidrestore.training.data import StepSampler
 from vidrestore.training.losses import ContentLoss, gan_loss
 from vidrestore.training.recipe import Recipe
+from vidrestore.training.tasks import make_task
 
 Log = Callable[[str], None]
 
@@ -231,22 +232,10 @@ class Trainer:
 
     # -- setup -------------------------------------------------------------------------------------
     def _load_data(self) -> None:
-        r, c = self.recipe, self.config
         t0 = time.monotonic()
-        sources = find_sources(list(c.data), r.scale)
-        train, held = split_sources(sources, r.data.val)
-        clean = r.data.degradation is None
-        photos = [load_photo(s, r.scale, with_lr=clean) for s in train]
-        self.dataset = PatchDataset(photos, scale=r.scale, patch=r.data.patch, color=r.color, seed=r.seed,
-                                    sampling=r.data.sampling, degradation=r.data.degradation)
-        self.held_paths = [s.hr for s in held]
-        self.val_images: list[Any] = []
-        if held and self.dist.main:
-            from vidrestore.training.evaluate import prepare_images
-
-            self.val_images = prepare_images(self.held_paths, r.scale, crop=r.data.val_crop)
-        self.log(f"data: {len(photos)} training and {len(held)} held-out images, {describe_layout(sources)}"
-                 f"{', degraded on the fly' if not clean else ''}; loaded in {time.monotonic() - t0:.1f}s")
+        self.task = make_task(self.recipe, list(self.config.data), main=self.dist.main)
+        self.dataset = self.task.dataset
+        self.log(f"data: {self.task.description}; loaded in {time.monotonic() - t0:.1f}s")
 
     def _build(self) -> None:
         r, c = self.recipe, self.config
@@ -283,6 +272,7 @@ class Trainer:
         if self.disc is not None and r.gan is not None:
             self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=r.gan.d_lr, betas=r.gan.d_betas)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
+        self.multiscale = hasattr(_unwrap(model), "targets")
         self.content = ContentLoss(r.loss, border=r.loss_border * r.scale, vgg=c.vgg,
                                    perceptual_layer=r.perceptual_layer).to(self.device)
         self.step, self.seconds = 0, 0.0
@@ -343,22 +333,14 @@ class Trainer:
         return self.ema.module if self.ema else _unwrap(self.model)
 
     def _validate(self) -> dict[str, float] | None:
-        if not self.val_images:
+        if not self.task.val_images:
             return None
-        from vidrestore.training.evaluate import evaluate, evaluate_bicubic
-
-        r = self.recipe
-        if not hasattr(self, "_bicubic"):
-            self._bicubic = evaluate_bicubic(self.val_images, r.scale)
         model = self._eval_model()
         was_training = model.training
         model.eval()
         with self._autocast():
-            result = evaluate(model, r.color, self.val_images, r.scale, device=str(self.device),
-                              metrics=("psnr", "ssim", "grad_energy"))
+            scores = self.task.validate(model, self.device)
         model.train(was_training)
-        scores = {"psnr": result.mean("psnr"), "ssim": result.mean("ssim"), "grad_energy": result.mean("grad_energy"),
-                  "gain": result.mean("psnr") - self._bicubic.mean("psnr")}
         if self.best is None or scores["psnr"] > self.best["psnr"]:
             state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             self.best = {"psnr": scores["psnr"], "step": self.step, "state": state}
@@ -396,7 +378,13 @@ class Trainer:
         hr = hr.to(self.device, non_blocking=True).contiguous(memory_format=fmt)
         out: dict[str, float] = {}
         with self._autocast():
-            sr = self.model(lr)
+            if self.multiscale:
+                # Every scale's output against the target at that scale, equally weighted (DeepDeblur, SRN).
+                outputs = self.model(lr, all_scales=True)
+                targets = _unwrap(self.model).targets(hr)
+            else:
+                outputs, targets = [self.model(lr)], [hr]
+        sr = outputs[-1]
         adversarial = torch.zeros((), device=self.device)
         if self.disc is not None and self.d_opt is not None:
             # The discriminator's step: real HR patches against the current SR.
@@ -413,7 +401,8 @@ class Trainer:
                 adversarial = r.loss["adversarial"] * gan_loss(disc(sr), True)
             disc.requires_grad_(True)
             out["adversarial"] = float(adversarial.detach())
-        terms = self.content(sr, hr)
+        per_scale = [self.content(o, t) for o, t in zip(outputs, targets, strict=True)]
+        terms = {k: sum(p[k] for p in per_scale) / len(per_scale) for k in per_scale[0]}
         total = terms["total"] + adversarial
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
@@ -499,7 +488,7 @@ class Trainer:
         record: dict[str, Any] = {"step": self.step, "minutes": round(self.seconds / 60, 3), "loss": loss}
         if scores is not None:
             best = self.best is not None and self.best["step"] == self.step
-            line += (f"  held-out PSNR-Y {scores['psnr']:.3f} ({scores['gain']:+.3f} dB vs bicubic)"
+            line += (f"  held-out PSNR-Y {scores['psnr']:.3f} ({scores['gain']:+.3f} dB vs {self.task.baseline})"
                      f"  SSIM {scores['ssim']:.4f}{'  best' if best else ''}")
             record.update(scores)
             if writer is not None:
@@ -555,35 +544,33 @@ class Trainer:
         out = c.weights_out
         save_weights(model, out, arch=r.model, scale=r.scale, options=r.model_options(), extra=extra, half=True)
         final: dict[str, float] = {}
-        if c.final_eval and self.held_paths:
+        if c.final_eval and self.task.held:
             # Scored from the file just written, so the figures are those of the fp16 weights.
-            final = self._final_eval(out)
+            final = self.task.final(build_model(MODELS[r.model], r.scale, out).to(self.device), self.device)
+            base = self.task.baseline
             extra.update({
                 "val_psnr_y": f"{final['psnr']:.4f}",
                 "val_ssim_y": f"{final['ssim']:.5f}",
-                "val_psnr_y_bicubic": f"{final['bicubic_psnr']:.4f}",
+                f"val_psnr_y_{base}": f"{final['baseline_psnr']:.4f}",
                 "val_gain_db": f"{final['gain']:.4f}",
+                "val_gain_over": base,
                 "val_grad_energy": f"{final['grad_energy']:.6g}",
-                "val_files": json.dumps([p.name for p in self.held_paths]),
-                "val_protocol": "whole held-out photos; LR = 8-bit MATLAB bicubic downscale; "
-                                "PSNR/SSIM on MATLAB rgb2ycbcr Y, border = scale px (vidrestore eval)",
+                "val_files": json.dumps(self.task.held_names),
+                "val_protocol": self._protocol(),
             })
             save_weights(model, out, arch=r.model, scale=r.scale, options=r.model_options(), extra=extra, half=True)
-            self.log(f"held-out (whole photos): PSNR-Y {final['psnr']:.3f} dB, bicubic {final['bicubic_psnr']:.3f} dB, "
+            self.log(f"held-out (whole photos): PSNR-Y {final['psnr']:.3f} dB, {base} {final['baseline_psnr']:.3f} dB, "
                      f"gain {final['gain']:+.3f} dB, SSIM-Y {final['ssim']:.4f}")
         self.log(f"wrote {out} (fp16, step {extra['exported_step']} of {self.step}, {self.seconds / 60:.1f} min)")
         return TrainSummary(out, self.step, self.seconds, best_step, final)
 
-    def _final_eval(self, weights: Path) -> dict[str, float]:
-        from vidrestore.training.evaluate import evaluate, evaluate_bicubic, prepare_images
+    def _protocol(self) -> str:
+        if self.task.baseline == "blurry":
+            from vidrestore.training.blur import PROTOCOL
 
-        r = self.recipe
-        images = prepare_images(self.held_paths, r.scale)
-        model = build_model(MODELS[r.model], r.scale, weights)
-        result = evaluate(model, r.color, images, r.scale, device=str(self.device), metrics=("psnr", "ssim", "grad_energy"))
-        bicubic = evaluate_bicubic(images, r.scale)
-        return {"psnr": result.mean("psnr"), "ssim": result.mean("ssim"), "grad_energy": result.mean("grad_energy"),
-                "bicubic_psnr": bicubic.mean("psnr"), "gain": result.mean("psnr") - bicubic.mean("psnr")}
+            return f"whole held-out photos; {PROTOCOL} (vidrestore eval --task deblur)"
+        return ("whole held-out photos; LR = 8-bit MATLAB bicubic downscale; "
+                "PSNR/SSIM on MATLAB rgb2ycbcr Y, border = scale px (vidrestore eval)")
 
 
 def train(config: RunConfig, log: Log = print) -> TrainSummary:

@@ -1,4 +1,4 @@
-"""RGBSuperResolution: Y'CbCr <-> R'G'B' both ways, chroma siting, layouts and bit depths."""
+"""RGBModel: Y'CbCr <-> R'G'B' both ways, chroma siting, layouts and bit depths."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from vidrestore.models.edsr import EDSR
 from vidrestore.models.interpolate import Interpolate
 from vidrestore.pipeline.frames import FrameBatch, PlaneFormat
 from vidrestore.pipeline.processor import (
-    RGBSuperResolution,
+    RGBModel,
     SuperResolution,
     planes_to_rgb,
     rgb_to_planes,
@@ -24,9 +24,9 @@ from vidrestore.pipeline.processor import (
 )
 
 
-def rgb_bicubic(scale: int) -> RGBSuperResolution:
+def rgb_bicubic(scale: int) -> RGBModel:
     # MATLAB bicubic resizes every plane it is given, so it is an RGB model whose answer is known.
-    return RGBSuperResolution(open_backend("torch", Interpolate(scale=scale), "cpu"), scale)
+    return RGBModel(open_backend("torch", Interpolate(scale=scale), "cpu"), scale)
 
 
 def batch_of(width: int, height: int, pix_fmt: str, *, full_range: bool = False, frames: int = 2) -> FrameBatch:
@@ -180,7 +180,7 @@ def test_bicubic_through_rgb_matches_bicubic_on_luma(scale, pix_fmt):
 def test_a_real_rgb_network_runs_on_ten_bit_odd_frames():
     torch.manual_seed(0)
     model = EDSR(scale=2, blocks=1, features=8)
-    processor = RGBSuperResolution(open_backend("torch", model, "cpu"), 2)
+    processor = RGBModel(open_backend("torch", model, "cpu"), 2)
     src = batch_of(33, 25, "yuv420p10le", full_range=True)
     out = processor.process(src)
     assert out.size == (66, 50) and out.chroma.shape == (2, 2, 25, 33)

@@ -76,13 +76,19 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from vidrestore.cli.deblur import deblur
+    from vidrestore.cli.enhance import enhance
     from vidrestore.cli.eval import eval_command
     from vidrestore.cli.models import models
+    from vidrestore.cli.restore import restore
     from vidrestore.cli.train import train
     from vidrestore.cli.upscale import upscale
     from vidrestore.cli.weights import weights
 
     cli.add_command(upscale)
+    cli.add_command(deblur)
+    cli.add_command(enhance)
+    cli.add_command(restore)
     cli.add_command(models)
     cli.add_command(weights)
     cli.add_command(eval_command)

@@ -12,7 +12,7 @@ import click
 
 from vidrestore.cli import user_errors
 from vidrestore.cli.options import scale_options
-from vidrestore.errors import InputError, OutputError, WeightsError
+from vidrestore.errors import InputError, OutputError, UsageError, WeightsError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -115,34 +115,44 @@ class Table:
         return self._line(label, cells)
 
 
-@click.command("eval", short_help="Score a model against bicubic on photos (PSNR-Y, SSIM-Y, MS-SSIM).")
+@click.command("eval", short_help="Score a model on photos the way the papers do (PSNR-Y, SSIM-Y, MS-SSIM).")
 @click.argument("folders", metavar="FOLDER...", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--model", default=None, help="Model name (see the README); default: espcn.")
+@click.option("--task", type=click.Choice(["sr", "deblur"]), default=None,
+              help="What to score: super-resolution against bicubic, or deblurring against the blurry input "
+                   "and Richardson-Lucy. Default: the model's task.")
+@click.option("--model", default=None, help="Model name (see `vidrestore models`); default: espcn, or srn for --task deblur.")
 @click.option("--weights", type=click.Path(path_type=Path), help="A safetensors weights file for the model instead of the shipped one.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the figures (per photo and means) to this JSON file.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--tile", type=click.IntRange(16, None), help="Run the model on N x N low-resolution tiles (less memory for large photos).")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @user_errors
-@scale_options("Score {n}x super-resolution.")
+@scale_options("Score {n}x super-resolution.", required=False)
 def eval_command(
     folders: tuple[Path, ...],
+    task: str | None,
     model: str | None,
-    scale: int,
+    scale: int | None,
     weights: Path | None,
     json_path: Path | None,
     device: str,
     tile: int | None,
     debug: bool,
 ) -> None:
-    """Score a model on the photos in FOLDER... (jpg, png) with the SR papers' protocol.
+    """Score a model on the photos in FOLDER... (jpg, png) the way the papers do.
 
-    Each photo is shrunk N times (MATLAB bicubic, antialiased, 8 bits) and
-    brought back by bicubic and by the model; PSNR and SSIM compare MATLAB's
-    Y channel of each result with the photo's, N pixels in from every border.
-    Photos must have at least 11 + 2N pixels on each side; MS-SSIM needs 176
-    (shown as "-" below that). "grad x bic" is the gradient energy of the
-    model's output over bicubic's: above 1 is sharper.
+    Super-resolution (--x2/--x3/--x4): each photo is shrunk N times (MATLAB
+    bicubic, antialiased, 8 bits) and brought back by bicubic and by the
+    model; PSNR and SSIM compare MATLAB's Y channel of each result with the
+    photo's, N pixels in from every border. Photos must have at least 11 + 2N
+    pixels on each side; MS-SSIM needs 176 (shown as "-" below that). "grad x
+    bic" is the gradient energy of the model's output over bicubic's: above 1
+    is sharper.
+
+    Deblurring (--task deblur): each photo is blurred by a random camera-shake
+    kernel of 9 to 19 pixels (seeded by its file name) plus noise of sigma 2/255;
+    the blurry photo, Richardson-Lucy given the true kernel, and the model are
+    scored on Y, 16 pixels in from every border.
     """
     import torch
 
@@ -151,8 +161,21 @@ def eval_command(
     from vidrestore.models.registry import check_scale
     from vidrestore.training.evaluate import PROTOCOL, EvalResult, display_names, evaluate, evaluate_bicubic, load_image
 
+    from vidrestore.models.registry import DEFAULT_DEBLUR_MODEL
+
+    if task is None:
+        task = get_spec(model).task if model is not None else "sr"
+    spec = get_spec(model or (DEFAULT_DEBLUR_MODEL if task == "deblur" else DEFAULT_SR_MODEL), task)  # type: ignore[arg-type]
+    if task == "deblur":
+        if scale is not None:
+            raise UsageError("deblurring keeps the size: leave out --x2/--x3/--x4/--scale")
+        from vidrestore.cli.eval_deblur import eval_deblur
+
+        eval_deblur(spec, find_photos(folders), weights, json_path, device)
+        return
+    if scale is None:
+        raise UsageError("give a scale: --x2, --x3, --x4 or --scale N")
     factor = scale
-    spec = get_spec(model or DEFAULT_SR_MODEL)
     check_scale(spec, factor)
     paths = find_photos(folders)
     if json_path is not None:

@@ -40,7 +40,7 @@ def read_image(path: Path) -> tuple[FrameBatch, np.ndarray | None]:
     return rgb_to_planes(t[None], IMAGE_FORMAT, [0]), alpha
 
 
-def upscale_alpha(alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def resize_alpha(alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     t = torch.from_numpy(alpha.astype(np.float32))[None]
     out = imresize(t, (size[1], size[0]), kernel="bicubic")[0]
     return out.round_().clamp_(0, 255).to(torch.uint8).numpy()

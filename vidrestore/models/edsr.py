@@ -23,6 +23,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidrestore.models.blocks import ResBlock
+
 # Mean RGB of DIV2K's training images, as given by the reference implementation.
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
 
@@ -39,21 +41,6 @@ def upsampler(scale: int, features: int, out_features: int | None = None) -> lis
     for s in stages:
         layers += [nn.Conv2d(features, features * s * s, 3, padding=1), nn.PixelShuffle(s)]
     return layers
-
-
-class ResBlock(nn.Module):
-    def __init__(self, features: int, res_scale: float) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(features, features, 3, padding=1)
-        self.conv2 = nn.Conv2d(features, features, 3, padding=1)
-        self.act = nn.ReLU(inplace=True)
-        self.res_scale = res_scale
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv2(self.act(self.conv1(x)))
-        if self.res_scale != 1:
-            y = y * self.res_scale
-        return x + y
 
 
 class EDSR(nn.Module):

@@ -62,6 +62,18 @@ def _srresnet(**kwargs: Any) -> nn.Module:
     return SRResNet(**kwargs)
 
 
+def _deepdeblur(**kwargs: Any) -> nn.Module:
+    from vidrestore.models.deepdeblur import DeepDeblur
+
+    return DeepDeblur(**kwargs)
+
+
+def _srn(**kwargs: Any) -> nn.Module:
+    from vidrestore.models.srn import SRN
+
+    return SRN(**kwargs)
+
+
 def _interpolate(kernel: str) -> Callable[..., nn.Module]:
     def build(**kwargs: Any) -> nn.Module:
         from vidrestore.models.interpolate import Interpolate
@@ -122,6 +134,26 @@ MODELS: dict[str, ModelSpec] = {
             description="SRGAN: the SRResNet generator fine-tuned adversarially; sharper, lower PSNR",
         ),
         ModelSpec(
+            name="deepdeblur",
+            task="deblur",
+            scales=(1,),
+            color="rgb",
+            build=_deepdeblur,
+            options={"levels": 3, "blocks": 6, "features": 32, "kernel": 3, "residual": True},
+            weights="deepdeblur.safetensors",
+            description="DeepDeblur (Nah et al. 2017): 3-level multi-scale residual CNN, coarse to fine",
+        ),
+        ModelSpec(
+            name="srn",
+            task="deblur",
+            scales=(1,),
+            color="rgb",
+            build=_srn,
+            options={"levels": 3, "blocks": 2, "features": 16, "kernel": 3, "residual": True},
+            weights="srn.safetensors",
+            description="SRN-DeblurNet (Tao et al. 2018): scale-recurrent encoder-decoder with a ConvLSTM",
+        ),
+        ModelSpec(
             name="bicubic",
             task="sr",
             scales=(2, 3, 4),
@@ -141,6 +173,7 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 DEFAULT_SR_MODEL = "espcn"
+DEFAULT_DEBLUR_MODEL = "srn"
 
 
 def builder_parameters(spec: ModelSpec) -> set[str]:
@@ -152,11 +185,19 @@ def builder_parameters(spec: ModelSpec) -> set[str]:
     return {n for n in names if not n.startswith("_")}
 
 
-def get_spec(name: str) -> ModelSpec:
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise UsageError(f"unknown model {name!r}; available: {', '.join(sorted(MODELS))}") from None
+TASK_NAMES: dict[str, str] = {"sr": "super-resolution", "deblur": "deblurring"}
+
+
+def get_spec(name: str, task: Task | None = None) -> ModelSpec:
+    """The spec called `name`; with `task`, it must be a model for that task."""
+    fitting = sorted(n for n, s in MODELS.items() if task is None or s.task == task)
+    if name not in MODELS:
+        raise UsageError(f"unknown model {name!r}; available: {', '.join(fitting)}")
+    spec = MODELS[name]
+    if task is not None and spec.task != task:
+        raise UsageError(f"{name} is a {TASK_NAMES[spec.task]} model, not a {TASK_NAMES[task]} one; "
+                         f"{TASK_NAMES[task]} models: {', '.join(fitting)}")
+    return spec
 
 
 def check_scale(spec: ModelSpec, scale: int) -> None:

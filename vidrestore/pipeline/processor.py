@@ -1,4 +1,5 @@
-"""Processors turn one `FrameBatch` into another. Super-resolution lives here."""
+"""Processors turn one `FrameBatch` into another: the model stages (super-resolution,
+deblurring) and the Y'CbCr <-> R'G'B' conversions they and the filters need."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from vidrestore.backends import Backend
-from vidrestore.ops.color import rgb_to_ycbcr, ycbcr_to_rgb
+from vidrestore.ops.color import Matrix, rgb_to_ycbcr, ycbcr_to_rgb
 from vidrestore.ops.resize import chroma_shift, imresize
 from vidrestore.pipeline.frames import FrameBatch, PlaneFormat
 
@@ -86,7 +87,10 @@ def rgb_to_planes(rgb: torch.Tensor, fmt: PlaneFormat, pts: list[int]) -> FrameB
     return FrameBatch(luma=to_codes(luma, fmt), chroma=to_codes(chroma, fmt), pts=pts, fmt=fmt)
 
 
-class _Upscaler:
+class _ModelStage:
+    """A model behind a backend, usable alone (`process`, on a batch's planes) or
+    inside a `Chain` (`process_rgb`, on R'G'B' frames another stage produced)."""
+
     def __init__(self, backend: Backend, scale: int) -> None:
         self.backend = backend
         self.scale = scale
@@ -95,7 +99,7 @@ class _Upscaler:
         return width * self.scale, height * self.scale
 
 
-class SuperResolution(_Upscaler):
+class SuperResolution(_ModelStage):
     """Luma through the model, chroma bicubic: the eye is far less sensitive
     to chroma detail, and Y-channel SR models are trained on luma only."""
 
@@ -111,16 +115,25 @@ class SuperResolution(_Upscaler):
         chroma = upsample_chroma(chroma, fmt, (self.scale, self.scale), fmt.chroma_size(w, h))
         return FrameBatch(luma=to_codes(out, fmt), chroma=to_codes(chroma, fmt), pts=batch.pts, fmt=fmt)
 
+    def process_rgb(self, rgb: torch.Tensor, matrix: Matrix) -> torch.Tensor:
+        ycc = rgb_to_ycbcr(rgb, matrix)
+        luma = self.backend.run(ycc[:, :1])
+        chroma = imresize(ycc[:, 1:], scale=self.scale, kernel="bicubic") if self.scale != 1 else ycc[:, 1:]
+        return ycbcr_to_rgb(torch.cat((luma, chroma), dim=1), matrix)
 
-class RGBSuperResolution(_Upscaler):
-    """The whole picture through an RGB model, in the R'G'B' of the source's own
-    matrix and range, and back into the source's layout: the encoder and the
-    colour tags see the same format that came in."""
+
+class RGBModel(_ModelStage):
+    """The whole picture through an RGB model (super-resolution or deblurring),
+    in the R'G'B' of the source's own matrix and range, and back into the
+    source's layout: the encoder and the colour tags see the format that came in."""
+
+    def process_rgb(self, rgb: torch.Tensor, matrix: Matrix) -> torch.Tensor:
+        return self.backend.run(rgb)
 
     def process(self, batch: FrameBatch) -> FrameBatch:
-        rgb = self.backend.run(planes_to_rgb(batch)).clamp(0.0, 1.0)  # backends may hand back inference tensors: no in-place ops
+        rgb = self.process_rgb(planes_to_rgb(batch), batch.fmt.matrix).clamp(0.0, 1.0)  # backends may hand back inference tensors: no in-place ops
         return rgb_to_planes(rgb, batch.fmt, batch.pts)
 
 
 # Keyed by `ModelSpec.color`: what the model sees.
-SR_PROCESSORS: dict[str, type[_Upscaler]] = {"y": SuperResolution, "rgb": RGBSuperResolution}
+MODEL_STAGES: dict[str, type[_ModelStage]] = {"y": SuperResolution, "rgb": RGBModel}

@@ -1,0 +1,202 @@
+"""What every processing command shares: planning the (input, output) pairs,
+running a processor over videos, images and folders, atomic outputs,
+signals, and the one-line report.
+
+`upscale`, `deblur`, `enhance` and `restore` differ only in the processor
+they build and the tag of their default output name.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from vidrestore.cli.options import Processing
+from vidrestore.errors import InputError, Interrupted, OutputError, UsageError, VidrestoreError
+from vidrestore.models.registry import Task
+from vidrestore.pipeline.processor import Processor
+
+log = logging.getLogger("vidrestore.cli")
+
+
+@dataclass(frozen=True)
+class Job:
+    src: Path
+    dst: Path
+    kind: str  # "video" or "image"
+
+
+def _media_kind(path: Path) -> str:
+    from vidrestore.io.images import is_image
+
+    return "image" if is_image(path) else "video"
+
+
+def plan_jobs(src: Path, output: Path | None, tag: str, *, overwrite: bool) -> list[Job]:
+    """Every (input, output) pair, checked before any work starts."""
+    from vidrestore.io.images import check_image_suffix, is_image
+    from vidrestore.io.mux import VIDEO_SUFFIXES, container_format
+    from vidrestore.io.paths import check_output, default_output, writable_suffix
+
+    if not src.exists():
+        raise InputError(f"{src}: no such file or folder")
+    if src.is_dir():
+        files = sorted(p for p in src.iterdir() if p.is_file() and (is_image(p) or p.suffix.lower() in VIDEO_SUFFIXES))
+        if not files:
+            raise InputError(f"{src}: folder holds no images or videos")
+        out_dir = output if output is not None else default_output(src, tag)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise OutputError(f"{out_dir} exists and is not a folder")
+        if out_dir.resolve() == src.resolve():
+            raise OutputError("the output folder is the input folder; choose another -o")
+        if not out_dir.parent.is_dir():
+            raise OutputError(f"output folder {out_dir.parent} does not exist")
+        jobs = []
+        for f in files:
+            kind = _media_kind(f)
+            name = f.name if kind == "image" else f.with_suffix(writable_suffix(f)).name
+            jobs.append(Job(f, out_dir / name, kind))
+        for job in jobs:
+            if job.dst.exists() and not overwrite:
+                raise OutputError(f"{job.dst} already exists; pass --overwrite to replace it")
+        return jobs
+    kind = _media_kind(src)
+    dst = output if output is not None else default_output(src, tag, video=kind == "video")
+    if kind == "image":
+        check_image_suffix(dst)
+    else:
+        if is_image(dst):
+            raise UsageError(f"{dst}: a video cannot be written as an image; use a video extension")
+        container_format(dst)
+    check_output(dst, src, overwrite=overwrite)
+    return [Job(src, dst, kind)]
+
+
+@contextmanager
+def _signals_stop(stop) -> Iterator[None]:
+    """SIGINT/SIGTERM ask the run to stop instead of killing it mid-write."""
+    previous = {}
+
+    def handler(signum, frame):  # noqa: ARG001
+        stop.request(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread (e.g. some test runners)
+            pass
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def prepare(src: Path, tag: str, options: Processing) -> list[Job]:
+    """The jobs for INPUT, with the encoder checked against every video output."""
+    from vidrestore.io.encode import check_encoder_usable
+    from vidrestore.io.mux import check_codec_fits, container_format
+
+    jobs = plan_jobs(src, options.output, tag, overwrite=options.overwrite)
+    if any(job.kind == "video" for job in jobs):
+        check_encoder_usable(options.encode.codec)
+        for job in jobs:
+            if job.kind == "video":
+                check_codec_fits(container_format(job.dst), options.encode.spec.format_codec, options.encode.codec)
+    return jobs
+
+
+def run_jobs(src: Path, jobs: list[Job], processor: Processor, options: Processing) -> None:
+    """Process every job; in a folder, a failing file is reported and the rest go on."""
+    from vidrestore.pipeline.runner import Stop
+
+    if src.is_dir():
+        jobs[0].dst.parent.mkdir(exist_ok=True)
+    stop = Stop()
+    failures = 0
+    with _signals_stop(stop):
+        for job in jobs:
+            if stop.signum is not None:
+                raise Interrupted(stop.signum)
+            try:
+                if job.kind == "video":
+                    _process_video(job, processor, options, stop)
+                else:
+                    _process_image(job, processor, options.quiet)
+            except Interrupted:
+                raise
+            except VidrestoreError as exc:
+                if len(jobs) == 1:
+                    raise
+                failures += 1
+                click.echo(f"vidrestore: error: {exc}", err=True)
+    if failures:
+        raise InputError(f"{failures} of {len(jobs)} files failed (see above)")
+
+
+def _process_video(job: Job, processor: Processor, options: Processing, stop) -> None:
+    from vidrestore.io.paths import atomic_output
+    from vidrestore.io.probe import probe
+    from vidrestore.pipeline.progress import Progress
+    from vidrestore.pipeline.runner import RunOptions, run_video
+
+    info = probe(job.src)
+    total = info.frames or (round(info.duration * info.rate) if info.duration else 0)
+    progress = Progress(total, label=job.src.name, enabled=not options.quiet)
+    started = time.monotonic()
+    with atomic_output(job.dst) as tmp:
+        try:
+            report = run_video(info, tmp, processor, options.encode, RunOptions(batch=options.batch), stop=stop, progress=progress)
+        finally:
+            progress.close()
+    elapsed = time.monotonic() - started
+    stats = report.decode
+    if stats.decode_errors:
+        log.warning("%s: %d decode errors (corrupt input); %d frames were decoded and written", job.src, stats.decode_errors, stats.frames)
+    if stats.fixed_timestamps:
+        log.warning("%s: %d missing or out-of-order timestamps were repaired", job.src, stats.fixed_timestamps)
+    if not options.quiet:
+        w, h = report.out_size
+        fps = report.frames_out / elapsed if elapsed > 0 else 0.0
+        extra = []
+        if report.streams.copied:
+            extra.append(f"{len(report.streams.copied)} streams copied")
+        if report.streams.transcoded:
+            extra.append(f"{len(report.streams.transcoded)} transcoded")
+        tail = f"; {', '.join(extra)}" if extra else ""
+        click.echo(f"wrote {job.dst}: {report.frames_out} frames {w}x{h} in {elapsed:.1f} s ({fps:.1f} fps){tail}", err=True)
+
+
+def _process_image(job: Job, processor: Processor, quiet: bool) -> None:
+    from vidrestore.io.images import read_image, resize_alpha, to_rgb, write_image
+    from vidrestore.io.paths import atomic_output
+
+    batch, alpha = read_image(job.src)
+    out = processor.process(batch)
+    w, h = out.size
+    if alpha is not None:
+        alpha = resize_alpha(alpha, (w, h))
+    with atomic_output(job.dst) as tmp:
+        write_image(tmp, to_rgb(out), alpha, format_suffix=job.dst.suffix)
+    if not quiet:
+        click.echo(f"wrote {job.dst}: {w}x{h}", err=True)
+
+
+def model_stage(name: str, task: Task, scale: int, weights: Path | None, device: str):
+    """The registry model `name` (which must do `task`) behind the torch backend, as a chain stage."""
+    from vidrestore.backends import open_backend
+    from vidrestore.models import build_model, get_spec
+    from vidrestore.models.registry import check_scale
+    from vidrestore.pipeline.processor import MODEL_STAGES
+
+    spec = get_spec(name, task)
+    check_scale(spec, scale)
+    model = build_model(spec, scale, weights)
+    return MODEL_STAGES[spec.color](open_backend("torch", model, device), scale)
