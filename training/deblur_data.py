@@ -157,7 +157,8 @@ class BlurPatchDataset(Dataset):
         self.margin = self.blur.largest // 2 + 1
         small = [p.name for p in pairs if min(p.sharp.shape[-2:]) < patch + (2 * self.margin if p.blurry is None else 0)]
         if small:
-            raise InputError(f"training images too small for {patch}-pixel patches: {small[:3]}; lower the patch")
+            raise InputError(f"training images too small for {patch}-pixel patches with {self.margin} pixels of context "
+                             f"for the blur: {small[:3]}; lower the patch or the blur's extent")
         self.pairs, self.patch, self.seed = pairs, patch, seed
 
     def __len__(self) -> int:

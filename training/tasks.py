@@ -76,6 +76,7 @@ class DeblurTask:
         from vidrestore.errors import InputError
         from vidrestore.training.data import held_out_names
         from vidrestore.training.deblur_data import BlurPatchDataset, find_deblur_sources, load_pairs, source_name
+        from vidrestore.training.photos import IMAGE_SUFFIXES
 
         r = self.recipe = recipe
         sources = find_deblur_sources(folders)
@@ -86,7 +87,7 @@ class DeblurTask:
             raise InputError("every image is held out; nothing is left to train on")
         # Held-out sources that can be scored: sharp photos (protocol blur) and given pairs.
         self.held: list[Any] = [s for s, n in zip(sources, names, strict=True)
-                                if n in held_names and (isinstance(s, tuple) or s.suffix.lower() in (".png", ".jpg", ".jpeg"))]
+                                if n in held_names and (isinstance(s, tuple) or s.suffix.lower() in IMAGE_SUFFIXES)]
         pairs = load_pairs(train)
         self.dataset = BlurPatchDataset(pairs, patch=r.data.patch, seed=r.seed, blur=r.data.blur)
         self.val_images = self._images(crop=r.data.val_crop) if self.held and main else []

@@ -38,16 +38,16 @@ def test_table_has_one_row_per_model_with_its_description():
         assert table[name].endswith(spec.description)
     by_column = cells(result.stdout)
     assert by_column["edsr"]["PARAMS"] == "1.37M"  # the paper's EDSR-baseline size at x2
-    assert by_column["bicubic"]["PSNR-Y VS BICUBIC"] == "baseline"
-    assert by_column["lanczos"]["SHIPPED WEIGHTS"] == by_column["lanczos"]["PSNR-Y VS BICUBIC"] == "-"
+    assert by_column["bicubic"]["HELD-OUT PSNR-Y GAIN"] == "baseline"
+    assert by_column["lanczos"]["SHIPPED WEIGHTS"] == by_column["lanczos"]["HELD-OUT PSNR-Y GAIN"] == "-"
 
 
 def test_espcn_shows_its_measured_gains_from_the_weights_metadata():
     spec = get_spec("espcn")
     gains = [float(read_metadata(spec.weights_path(s))["val_gain_db"]) for s in spec.scales]
-    expected = ", ".join(f"x{s} +{g:.2f}" for s, g in zip(spec.scales, gains)) + " dB"
+    expected = ", ".join(f"x{s} +{g:.2f}" for s, g in zip(spec.scales, gains)) + " dB vs bicubic"
     espcn = cells(models().stdout)["espcn"]
-    assert espcn["PSNR-Y VS BICUBIC"] == expected
+    assert espcn["HELD-OUT PSNR-Y GAIN"] == expected
     assert espcn["SHIPPED WEIGHTS"].startswith("x2 x3 x4 (") and espcn["SHIPPED WEIGHTS"].endswith(" KB)")
 
 
@@ -75,7 +75,15 @@ def test_newly_trained_weights_appear_with_their_figures(tmp_path, monkeypatch):
     save_weights(EDSR(scale=4, blocks=1, features=4), tmp_path / "edsr_x4.safetensors", arch="edsr", scale=4, options={})
     table = cells(models().stdout)
     assert table["edsr"]["SHIPPED WEIGHTS"].startswith("x3 x4 (")
-    assert table["edsr"]["PSNR-Y VS BICUBIC"] == "x3 +2.05 dB"  # x4 has no figure yet
+    assert table["edsr"]["HELD-OUT PSNR-Y GAIN"] == "x3 +2.05 dB vs bicubic"  # x4 has no figure yet
     assert table["espcn"]["SHIPPED WEIGHTS"] == "-"  # none in this folder
     edsr = next(row for row in json.loads(models("--json").stdout) if row["name"] == "edsr")
     assert [(w["scale"], w["val_gain_db"], w["val_psnr_y"]) for w in edsr["weights"]] == [(3, 2.0512, 36.5), (4, None, None)]
+
+
+def test_deblurring_models_show_their_gain_over_the_blurry_input():
+    table = cells(models().stdout)
+    for name in ("srn", "deepdeblur"):
+        meta = read_metadata(get_spec(name).weights_path(1))
+        assert table[name]["TASK"] == "deblur" and table[name]["SCALES"] == "x1"
+        assert table[name]["HELD-OUT PSNR-Y GAIN"] == f"{float(meta['val_gain_db']):+.2f} dB vs blurry"

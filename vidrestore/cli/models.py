@@ -10,7 +10,7 @@ import click
 from vidrestore.cli import user_errors
 from vidrestore.models.registry import ModelSpec
 
-# The shipped weights' quality is PSNR-Y gain over this model's output.
+# The shipped super-resolution weights' quality is PSNR-Y gain over this model's output.
 BASELINE = "bicubic"
 
 
@@ -19,8 +19,9 @@ class ShippedWeights:
     scale: int
     file: str
     bytes: int
-    val_gain_db: float | None  # PSNR-Y gain over bicubic on held-out photos
+    val_gain_db: float | None  # PSNR-Y gain over `val_gain_over` on held-out photos
     val_psnr_y: float | None
+    val_gain_over: str  # "bicubic" (super-resolution) or "blurry" (deblurring: the input itself)
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ def shipped_weights(spec: ModelSpec) -> tuple[ShippedWeights, ...]:
         if path is None or not path.is_file():
             continue
         metadata = read_metadata(path)
-        found.append(ShippedWeights(scale, path.name, path.stat().st_size, _number(metadata.get("val_gain_db")), _number(metadata.get("val_psnr_y"))))
+        found.append(ShippedWeights(scale, path.name, path.stat().st_size, _number(metadata.get("val_gain_db")),
+                                    _number(metadata.get("val_psnr_y")), metadata.get("val_gain_over", BASELINE)))
     return tuple(found)
 
 
@@ -86,12 +88,17 @@ def _weights_cell(row: ModelRow) -> str:
 def _quality_cell(row: ModelRow) -> str:
     if row.name == BASELINE:
         return "baseline"
-    gains = [f"x{w.scale} {w.val_gain_db:+.2f}" for w in row.weights if w.val_gain_db is not None]
-    return f"{', '.join(gains)} dB" if gains else "-"
+    scored = [w for w in row.weights if w.val_gain_db is not None]
+    if not scored:
+        return "-"
+    if row.task == "deblur":
+        return f"{scored[0].val_gain_db:+.2f} dB vs {scored[0].val_gain_over}"
+    gains = [f"x{w.scale} {w.val_gain_db:+.2f}" for w in scored]
+    return f"{', '.join(gains)} dB vs {scored[0].val_gain_over}"
 
 
 def render_table(rows: list[ModelRow]) -> str:
-    header = ("MODEL", "TASK", "SCALES", "PARAMS", "SHIPPED WEIGHTS", "PSNR-Y VS BICUBIC", "DESCRIPTION")
+    header = ("MODEL", "TASK", "SCALES", "PARAMS", "SHIPPED WEIGHTS", "HELD-OUT PSNR-Y GAIN", "DESCRIPTION")
     cells = [header] + [
         (r.name, r.task, " ".join(f"x{s}" for s in r.scales), format_count(r.parameters), _weights_cell(r), _quality_cell(r), r.description)
         for r in rows
@@ -106,7 +113,8 @@ def render_table(rows: list[ModelRow]) -> str:
 @user_errors
 def models(as_json: bool, debug: bool) -> None:
     """Every model vidrestore knows, with its parameter count, the weights shipped
-    with it and their PSNR-Y gain over bicubic on held-out photos."""
+    with it and their PSNR-Y gain on held-out photos: over bicubic for
+    super-resolution, over the blurry input for deblurring."""
     from vidrestore.models.registry import MODELS
 
     rows = [model_row(spec) for spec in MODELS.values()]

@@ -12,8 +12,9 @@ from vidrestore.cli import user_errors
 @click.command()
 @click.argument("recipe")
 @click.option("--data", "data", type=click.Path(path_type=Path), multiple=True, required=True,
-              help="Training images: a folder of HR images, or a DIV2K-layout folder (NAME_HR/ and "
-                   "NAME_LR_bicubic/X<scale>/). Repeatable.")
+              help="Training data, repeatable. Super-resolution: a folder of HR images, or a DIV2K-layout folder "
+                   "(NAME_HR/ and NAME_LR_bicubic/X<scale>/). Deblurring: a folder of sharp images (blurred on the "
+                   "fly), a GOPRO-layout folder (.../blur/ and .../sharp/), or a sharp video (frames averaged).")
 @click.option("--run-dir", type=click.Path(path_type=Path), help="Folder for the checkpoint, logs and TensorBoard "
               "events. Default: runs/<recipe name>.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Where to write the final fp16 safetensors "
@@ -43,9 +44,10 @@ def train(recipe: str, data: tuple[Path, ...], run_dir: Path | None, output: Pat
 
     \b
     Shipped recipes (training/recipes/): edsr_x2, edsr_x3, edsr_x4, srresnet_x4, srgan_x4,
-    srgan_vgg54_x4 (needs --vgg), espcn_x2, espcn_x3, espcn_x4.
-    Example:
+    srgan_vgg54_x4 (needs --vgg), espcn_x2, espcn_x3, espcn_x4; deblurring: srn, deepdeblur.
+    Examples:
       vidrestore train edsr_x2 --data DIV2K --minutes 600
+      vidrestore train srn --data GOPRO_Large/train --data my_sharp_photos/
     Several GPUs: torchrun --nproc-per-node 4 -m vidrestore train edsr_x2 --data DIV2K
     """
     import dataclasses

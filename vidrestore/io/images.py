@@ -1,7 +1,10 @@
 """Still images: read with Pillow into the pipeline's planar form, and back.
 
 An RGB image becomes full-range BT.601 YCbCr 4:4:4 (JPEG's convention), so
-images go through exactly the processors that video frames do.
+images go through exactly the processors that video frames do. The planes
+hold 10 bits: 8-bit R'G'B' survives the trip to Y'CbCr and back exactly, and
+filters that steepen tones (gamma, sharpening) do not magnify a rounding
+step of the detour.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from vidrestore.io.probe import IMAGE_SUFFIXES, check_readable_file
 from vidrestore.ops.resize import imresize
 from vidrestore.pipeline.frames import FrameBatch, PlaneFormat
 
-IMAGE_FORMAT = PlaneFormat(pix_fmt="yuv444p", full_range=True, chroma_left=False)
+IMAGE_FORMAT = PlaneFormat(pix_fmt="yuv444p10le", full_range=True, chroma_left=False)
 _SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
 
 
@@ -36,7 +39,7 @@ def read_image(path: Path) -> tuple[FrameBatch, np.ndarray | None]:
     from vidrestore.pipeline.processor import rgb_to_planes
 
     t = torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0
-    # JPEG's full-range BT.601 levels: neutral chroma is code 128.
+    # JPEG's full-range BT.601 levels: neutral chroma is half-way (code 128 at 8 bits, 512 at 10).
     return rgb_to_planes(t[None], IMAGE_FORMAT, [0]), alpha
 
 

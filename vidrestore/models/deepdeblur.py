@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidrestore.models.blocks import ResBlock, pad_to_multiple
+from vidrestore.models.blocks import CoarseToFine, ResBlock
 
 _BINOMIAL = (1.0, 4.0, 6.0, 4.0, 1.0)
 
@@ -62,7 +62,7 @@ class _Level(nn.Module):
         return self.tail(self.body(self.head(x)))
 
 
-class DeepDeblur(nn.Module):
+class DeepDeblur(CoarseToFine):
     def __init__(
         self,
         *,
@@ -73,15 +73,7 @@ class DeepDeblur(nn.Module):
         kernel: int = 5,
         residual: bool = False,
     ) -> None:
-        super().__init__()
-        if scale != 1:
-            raise ValueError(f"DeepDeblur keeps the frame size: scale must be 1, got {scale}")
-        if levels < 1:
-            raise ValueError(f"levels must be at least 1, got {levels}")
-        if kernel % 2 == 0:
-            raise ValueError(f"kernel must be odd, got {kernel}")
-        self.scale = scale
-        self.levels = levels
+        super().__init__(scale=scale, levels=levels, kernel=kernel)
         self.residual = residual
         # levels[0] is the coarsest; it sees the blurry image alone, the others
         # the blurry image stacked with the up-convolved coarser result.
@@ -108,17 +100,6 @@ class DeepDeblur(nn.Module):
         outputs: list[torch.Tensor] = []
         for i, blurry in enumerate(pyramid):
             inp = blurry if i == 0 else torch.cat((blurry, self.up[i - 1](outputs[-1])), dim=1)
-            out = self.nets[i](inp)
+            out = self.nets[i](inp - 0.5)  # centred on 0, as ReLU networks train best
             outputs.append(out + blurry if self.residual else out)
         return outputs
-
-    def forward(self, x: torch.Tensor, *, all_scales: bool = False) -> torch.Tensor | list[torch.Tensor]:
-        """The deblurred frame; with ``all_scales`` (training) every level's result,
-        coarse to fine, for a frame whose sides are multiples of `multiple`."""
-        if all_scales:
-            h, w = x.shape[-2:]
-            if h % self.multiple or w % self.multiple:
-                raise ValueError(f"all_scales needs sides that are multiples of {self.multiple}; got {w}x{h}")
-            return self._scales(x)
-        padded, (h, w) = pad_to_multiple(x, self.multiple)
-        return self._scales(padded)[-1][..., :h, :w]

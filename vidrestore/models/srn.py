@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidrestore.models.blocks import ResBlock, pad_to_multiple
+from vidrestore.models.blocks import CoarseToFine, ResBlock
 
 
 class ConvLSTM(nn.Module):
@@ -69,7 +69,7 @@ def _double(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
 
 
-class SRN(nn.Module):
+class SRN(CoarseToFine):
     def __init__(
         self,
         *,
@@ -80,15 +80,7 @@ class SRN(nn.Module):
         kernel: int = 5,
         residual: bool = False,
     ) -> None:
-        super().__init__()
-        if scale != 1:
-            raise ValueError(f"SRN-DeblurNet keeps the frame size: scale must be 1, got {scale}")
-        if levels < 1:
-            raise ValueError(f"levels must be at least 1, got {levels}")
-        if kernel % 2 == 0:
-            raise ValueError(f"kernel must be odd, got {kernel}")
-        self.scale = scale
-        self.levels = levels
+        super().__init__(scale=scale, levels=levels, kernel=kernel)
         self.residual = residual
         f1, f2, f3 = features, 2 * features, 4 * features
         self.enc1 = _stage(6, f1, blocks, kernel, 1)
@@ -123,7 +115,7 @@ class SRN(nn.Module):
 
     def _step(self, blurry: torch.Tensor, previous: torch.Tensor,
               state: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        e1 = self.enc1(torch.cat((blurry, previous), dim=1))
+        e1 = self.enc1(torch.cat((blurry, previous), dim=1) - 0.5)  # centred on 0, as ReLU networks train best
         e2 = self.enc2(e1)
         h, c = self.lstm(self.enc3(e2), state)
         d2 = self.dec2(self.up2(self.dec3(h)) + e2)
@@ -143,14 +135,3 @@ class SRN(nn.Module):
             out, state = self._step(blurry, previous, state)
             outputs.append(out)
         return outputs
-
-    def forward(self, x: torch.Tensor, *, all_scales: bool = False) -> torch.Tensor | list[torch.Tensor]:
-        """The deblurred frame; with ``all_scales`` (training) every scale's result,
-        coarse to fine, for a frame whose sides are multiples of `multiple`."""
-        if all_scales:
-            h, w = x.shape[-2:]
-            if h % self.multiple or w % self.multiple:
-                raise ValueError(f"all_scales needs sides that are multiples of {self.multiple}; got {w}x{h}")
-            return self._scales(x)
-        padded, (h, w) = pad_to_multiple(x, self.multiple)
-        return self._scales(padded)[-1][..., :h, :w]
