@@ -31,6 +31,8 @@ def _summary(ours: Any, base: Any) -> dict[str, float]:
 
 class SRTask:
     baseline = "bicubic"
+    protocol = ("whole held-out photos; LR = 8-bit MATLAB bicubic downscale; "
+                "PSNR/SSIM on MATLAB rgb2ycbcr Y, border = scale px (vidrestore eval)")
 
     def __init__(self, recipe: Recipe, folders: list[Path], *, main: bool) -> None:
         from vidrestore.training.data import PatchDataset, describe_layout, find_sources, load_photo, split_sources
@@ -71,6 +73,12 @@ class SRTask:
 
 class DeblurTask:
     baseline = "blurry"
+
+    @property
+    def protocol(self) -> str:
+        from vidrestore.training.blur import PROTOCOL
+
+        return f"whole held-out photos; {PROTOCOL} (vidrestore eval --task deblur)"
 
     def __init__(self, recipe: Recipe, folders: list[Path], *, main: bool) -> None:
         from vidrestore.errors import InputError

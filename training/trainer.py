@@ -556,21 +556,13 @@ class Trainer:
                 "val_gain_over": base,
                 "val_grad_energy": f"{final['grad_energy']:.6g}",
                 "val_files": json.dumps(self.task.held_names),
-                "val_protocol": self._protocol(),
+                "val_protocol": self.task.protocol,
             })
             save_weights(model, out, arch=r.model, scale=r.scale, options=r.model_options(), extra=extra, half=True)
             self.log(f"held-out (whole photos): PSNR-Y {final['psnr']:.3f} dB, {base} {final['baseline_psnr']:.3f} dB, "
                      f"gain {final['gain']:+.3f} dB, SSIM-Y {final['ssim']:.4f}")
         self.log(f"wrote {out} (fp16, step {extra['exported_step']} of {self.step}, {self.seconds / 60:.1f} min)")
         return TrainSummary(out, self.step, self.seconds, best_step, final)
-
-    def _protocol(self) -> str:
-        if self.task.baseline == "blurry":
-            from vidrestore.training.blur import PROTOCOL
-
-            return f"whole held-out photos; {PROTOCOL} (vidrestore eval --task deblur)"
-        return ("whole held-out photos; LR = 8-bit MATLAB bicubic downscale; "
-                "PSNR/SSIM on MATLAB rgb2ycbcr Y, border = scale px (vidrestore eval)")
 
 
 def train(config: RunConfig, log: Log = print) -> TrainSummary:

@@ -1,0 +1,104 @@
+"""Deblurring and filter throughput at a chosen frame size: processing alone and end to end.
+
+    python -m vidrestore.bench.restore samples/sample.mp4 --size 640x360 --frames 24 \\
+        --run deblur:srn --run deblur:deepdeblur --run filter:clahe --run filter:richardson-lucy=motion:15:30
+
+The input's first FRAMES frames are scaled to SIZE and written to a temporary
+clip (libx264, ultrafast), which every configuration then processes: the
+processor alone on decoded batches, and the whole pipeline (decode, process,
+libx264 encode, mux). Prints a table and records JSON plus markdown in
+bench/results/. Numbers come from one run on one machine: compare ratios
+within a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import torch
+
+from vidrestore.bench.upscale import RESULTS, _decode_fps, _end_to_end_fps, _model_fps
+from vidrestore.io.probe import probe
+
+
+def _clip(src: Path, dst: Path, size: tuple[int, int], frames: int) -> None:
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "16"}
+        for i, frame in enumerate(inp.decode(video=0)):
+            if i == frames:
+                break
+            scaled = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+            scaled.pts, scaled.time_base = i, Fraction(1, 25)
+            out.mux(stream.encode(scaled))
+        out.mux(stream.encode(None))
+
+
+def _processor(spec: str, device: str):
+    from vidrestore.cli.jobs import model_stage
+    from vidrestore.filters import parse_filter
+    from vidrestore.pipeline.chain import Chain, FilterStage
+
+    kind, _, value = spec.partition(":")
+    if kind == "deblur":
+        return model_stage(value, "deblur", 1, None, device)
+    if kind == "filter":
+        return Chain([FilterStage([parse_filter(f) for f in value.split("+")])])
+    raise SystemExit(f"--run {spec!r}: expected deblur:MODEL or filter:NAME[=VALUE][+NAME...]")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("input", type=Path)
+    parser.add_argument("--size", default="640x360", help="WxH the frames are scaled to")
+    parser.add_argument("--frames", type=int, default=24)
+    parser.add_argument("--run", action="append", default=[], help="deblur:MODEL or filter:NAME[=VALUE][+NAME...]; repeatable")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-record", action="store_true", help="print only; write nothing to bench/results")
+    args = parser.parse_args(argv)
+    size = tuple(int(v) for v in args.size.lower().split("x"))
+    runs = args.run or ["deblur:srn", "deblur:deepdeblur"]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "clip.mp4"
+        _clip(args.input, clip, size, args.frames)  # type: ignore[arg-type]
+        info = probe(clip)
+        decode_fps, decoded = _decode_fps(info)
+        for spec in runs:
+            processor = _processor(spec, args.device)
+            rows.append({"run": spec, "process_fps": _model_fps(processor, decoded),
+                         "end_to_end_fps": _end_to_end_fps(info, processor, args.batch)})
+    frames = sum(len(b) for b in decoded)
+    result = {
+        "input": str(args.input),
+        "size": args.size,
+        "frames": frames,
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch": torch.__version__,
+                    "threads": torch.get_num_threads()},
+        "decode_fps": decode_fps,
+        "runs": rows,
+    }
+    table = ["| run | decode fps | processing fps | end-to-end fps (libx264) |", "|---|---|---|---|"]
+    table += [f"| {r['run']} | {decode_fps:.1f} | {r['process_fps']:.2f} | {r['end_to_end_fps']:.2f} |" for r in rows]
+    print(f"{args.input} scaled to {args.size}, {frames} frames, {result['machine']}")
+    print("\n".join(table))
+    if not args.no_record:
+        RESULTS.mkdir(exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        (RESULTS / f"restore-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
+        (RESULTS / f"restore-{stamp}.md").write_text(f"{args.input} scaled to {args.size}, machine: {result['machine']}\n\n"
+                                                    + "\n".join(table) + "\n")
+
+
+if __name__ == "__main__":
+    main()
