@@ -125,9 +125,9 @@ def test_enhance_video_keeps_frames_and_size(tmp_path: Path) -> None:
 # -- restore -------------------------------------------------------------------------------------
 def test_restore_equals_the_steps_run_one_after_another(tmp_path: Path) -> None:
     src = photo(tmp_path / "p.png", blur=True)
-    ok(run("restore", src, "-o", tmp_path / "chain.png", "--deblur", "srn", "--sr", "espcn", "--x2",
+    ok(run("restore", src, "-o", tmp_path / "chain.png", "--deblur", "deepdeblur", "--sr", "espcn", "--x2",
            "--filter", "unsharp=0.5", "--filter", "gamma=0.9", "-q"))
-    ok(run("deblur", src, "-o", tmp_path / "1.png", "-q"))
+    ok(run("deblur", src, "-o", tmp_path / "1.png", "-q"))  # the default model
     ok(run("upscale", tmp_path / "1.png", "-o", tmp_path / "2.png", "--x2", "-q"))
     ok(run("enhance", tmp_path / "2.png", "-o", tmp_path / "3.png", "--filter", "unsharp=0.5", "--filter", "gamma=0.9", "-q"))
     chained, stepwise = rgb(tmp_path / "chain.png"), rgb(tmp_path / "3.png")

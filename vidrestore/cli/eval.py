@@ -115,12 +115,21 @@ class Table:
         return self._line(label, cells)
 
 
+def _weights_arch(path: Path) -> str | None:
+    """The architecture a weights file says it holds, if it is one we know."""
+    from vidrestore.models import MODELS
+    from vidrestore.models.weights import read_metadata
+
+    arch = read_metadata(path).get("arch")
+    return arch if arch in MODELS else None
+
+
 @click.command("eval", short_help="Score a model on photos the way the papers do (PSNR-Y, SSIM-Y, MS-SSIM).")
 @click.argument("folders", metavar="FOLDER...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--task", type=click.Choice(["sr", "deblur"]), default=None,
               help="What to score: super-resolution against bicubic, or deblurring against the blurry input "
                    "and Richardson-Lucy. Default: the model's task.")
-@click.option("--model", default=None, help="Model name (see `vidrestore models`); default: espcn, or srn for --task deblur.")
+@click.option("--model", default=None, help="Model name (see `vidrestore models`); default: the architecture named in --weights, else espcn, or deepdeblur for --task deblur.")
 @click.option("--weights", type=click.Path(path_type=Path), help="A safetensors weights file for the model instead of the shipped one.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the figures (per photo and means) to this JSON file.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
@@ -163,6 +172,8 @@ def eval_command(
 
     from vidrestore.models.registry import DEFAULT_DEBLUR_MODEL
 
+    if model is None and weights is not None:
+        model = _weights_arch(weights)
     if task is None:
         task = get_spec(model).task if model is not None else "sr"
     spec = get_spec(model or (DEFAULT_DEBLUR_MODEL if task == "deblur" else DEFAULT_SR_MODEL), task)  # type: ignore[arg-type]

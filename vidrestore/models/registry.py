@@ -173,7 +173,7 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 DEFAULT_SR_MODEL = "espcn"
-DEFAULT_DEBLUR_MODEL = "srn"
+DEFAULT_DEBLUR_MODEL = "deepdeblur"
 
 
 def builder_parameters(spec: ModelSpec) -> set[str]:

@@ -154,8 +154,11 @@ def run_video(
             stage.join(timeout=0.1)
         if stop.is_set():
             break
+    # Every stage checks `stop` between batches; the model stage may be inside a long
+    # forward pass. Leaving it running while the interpreter exits aborts the process
+    # from torch's thread pool, so wait for the batch in hand to finish.
     for stage in stages:
-        stage.join(timeout=2.0)
+        stage.join()
     if stop.signum is not None:
         raise Interrupted(stop.signum)
     errors = [stage.error for stage in stages if stage.error is not None]
