@@ -14,18 +14,13 @@ within a run.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import tempfile
-import time
 from fractions import Fraction
 from pathlib import Path
 
 import av
-import torch
 
-from vidrestore.bench.upscale import RESULTS, _decode_fps, _end_to_end_fps, _model_fps
+from vidrestore.bench.common import decode_fps, end_to_end_fps, machine, process_fps, record
 from vidrestore.io.probe import probe
 
 
@@ -73,32 +68,24 @@ def main(argv: list[str] | None = None) -> None:
         clip = Path(tmp) / "clip.mp4"
         _clip(args.input, clip, size, args.frames)  # type: ignore[arg-type]
         info = probe(clip)
-        decode_fps, decoded = _decode_fps(info)
+        decode_rate, decoded = decode_fps(info)
         for spec in runs:
             processor = _processor(spec, args.device)
-            rows.append({"run": spec, "process_fps": _model_fps(processor, decoded),
-                         "end_to_end_fps": _end_to_end_fps(info, processor, args.batch)})
+            rows.append({"run": spec, "process_fps": process_fps(processor, decoded),
+                         "end_to_end_fps": end_to_end_fps(info, processor, args.batch)})
     frames = sum(len(b) for b in decoded)
     result = {
         "input": str(args.input),
         "size": args.size,
         "frames": frames,
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch": torch.__version__,
-                    "threads": torch.get_num_threads()},
-        "decode_fps": decode_fps,
+        "machine": machine(),
+        "decode_fps": decode_rate,
         "runs": rows,
     }
     table = ["| run | decode fps | processing fps | end-to-end fps (libx264) |", "|---|---|---|---|"]
-    table += [f"| {r['run']} | {decode_fps:.1f} | {r['process_fps']:.2f} | {r['end_to_end_fps']:.2f} |" for r in rows]
-    print(f"{args.input} scaled to {args.size}, {frames} frames, {result['machine']}")
-    print("\n".join(table))
-    if not args.no_record:
-        RESULTS.mkdir(exist_ok=True)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        (RESULTS / f"restore-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
-        (RESULTS / f"restore-{stamp}.md").write_text(f"{args.input} scaled to {args.size}, machine: {result['machine']}\n\n"
-                                                    + "\n".join(table) + "\n")
-
+    table += [f"| {r['run']} | {decode_rate:.1f} | {r['process_fps']:.2f} | {r['end_to_end_fps']:.2f} |" for r in rows]
+    title = f"{args.input} scaled to {args.size}, {frames} frames, machine: {result['machine']}"
+    record("restore", result, title, table, keep=not args.no_record)
 
 if __name__ == "__main__":
     main()
