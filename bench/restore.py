@@ -87,5 +87,6 @@ def main(argv: list[str] | None = None) -> None:
     title = f"{args.input} scaled to {args.size}, {frames} frames, machine: {result['machine']}"
     record("restore", result, title, table, keep=not args.no_record)
 
+
 if __name__ == "__main__":
     main()

@@ -49,5 +49,6 @@ def main(argv: list[str] | None = None) -> None:
     title = f"{args.input} {result['size']} -> x{scale}, {result['frames']} frames, machine: {result['machine']}"
     record("upscale", result, title, table, keep=not args.no_record)
 
+
 if __name__ == "__main__":
     main()

@@ -314,3 +314,18 @@ def video_seconds(path: Path) -> float:
     times = sorted(f.seconds for f in frames)
     step = times[-1] - times[-2] if len(times) > 1 else 0.0
     return times[-1] + step - times[0]
+
+
+def textured_photo(seed: int, size: tuple[int, int] = (72, 60)) -> np.ndarray:
+    """An 8-bit RGB (height, width) = `size` picture: a smooth random colour field with
+    some hard edges, which networks can learn from and which is not noise."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    channels = []
+    for _ in range(3):
+        fx, fy, phase = rng.uniform(1, 6, 3)
+        wave = 0.5 + 0.35 * np.sin(2 * np.pi * (fx * x + fy * y) + phase)
+        wave += 0.15 * ((x * rng.uniform(2, 5)) % 1 > 0.5)
+        channels.append(wave)
+    return (np.clip(np.stack(channels, -1), 0, 1) * 255).round().astype(np.uint8)

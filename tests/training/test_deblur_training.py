@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from tests.media import make_video
+from tests.media import make_video, textured_photo
 from vidrestore.cli import cli
 from vidrestore.errors import InputError, UsageError
 from vidrestore.filters.deconv import convolve
@@ -27,21 +27,12 @@ from vidrestore.training.trainer import RunConfig, train
 TINY_SRN = {"blocks": 1, "features": 4, "kernel": 3, "residual": True}
 
 
-def _photo(seed: int, size: tuple[int, int] = (96, 80)) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    h, w = size
-    y, x = np.mgrid[0:h, 0:w] / max(h, w)
-    channels = [0.5 + 0.3 * np.sin(2 * np.pi * (rng.uniform(2, 8) * x + rng.uniform(2, 8) * y)) + 0.2 * ((x * 7) % 1 > 0.5)
-                for _ in range(3)]
-    return (np.clip(np.stack(channels, -1), 0, 1) * 255).round().astype(np.uint8)
-
-
 @pytest.fixture
 def photos(tmp_path: Path) -> Path:
     folder = tmp_path / "sharp"
     folder.mkdir()
     for i in range(4):
-        Image.fromarray(_photo(i)).save(folder / f"img{i}.png")
+        Image.fromarray(textured_photo(i, (96, 80))).save(folder / f"img{i}.png")
     return folder
 
 
@@ -75,7 +66,7 @@ def test_synthetic_blur_mix_and_its_recipe_table() -> None:
 
 def test_patch_blur_uses_real_context_like_blurring_the_whole_frame() -> None:
     rng = np.random.default_rng(2)
-    frame = torch.from_numpy(_photo(5, (80, 80))).permute(2, 0, 1).double() / 255
+    frame = torch.from_numpy(textured_photo(5, (80, 80))).permute(2, 0, 1).double() / 255
     kernel = shake_kernel(rng, 11)
     whole = convolve(frame, kernel)
     m = kernel.shape[0] // 2
@@ -84,7 +75,7 @@ def test_patch_blur_uses_real_context_like_blurring_the_whole_frame() -> None:
 
 
 def test_protocol_blur_depends_on_the_name_only() -> None:
-    sharp = torch.from_numpy(_photo(0, (64, 64))).permute(2, 0, 1).float() / 255
+    sharp = torch.from_numpy(textured_photo(0, (64, 64))).permute(2, 0, 1).float() / 255
     a1, k1 = protocol_blur("a.png", sharp)
     a2, k2 = protocol_blur("a.png", sharp)
     b, kb = protocol_blur("b.png", sharp)
@@ -102,7 +93,7 @@ def test_gopro_layout_pairs_blurry_and_sharp_by_name(tmp_path: Path) -> None:
             (tmp_path / "train" / seq / kind).mkdir(parents=True)
         for i in range(2):
             for kind in ("blur", "sharp", "blur_gamma"):
-                Image.fromarray(_photo(i, (40, 48))).save(tmp_path / "train" / seq / kind / f"{i:06d}.png")
+                Image.fromarray(textured_photo(i, (40, 48))).save(tmp_path / "train" / seq / kind / f"{i:06d}.png")
     pairs = gopro_pairs(tmp_path)
     assert len(pairs) == 4
     assert all(b.parent.name == "blur" and s.parent.name == "sharp" and b.name == s.name for b, s in pairs)
@@ -184,7 +175,7 @@ def test_training_on_a_video_and_a_gopro_folder(tmp_path: Path) -> None:
     gopro = tmp_path / "gopro" / "seq" 
     for kind in ("blur", "sharp"):
         (gopro / kind).mkdir(parents=True)
-        Image.fromarray(_photo(1, (48, 48))).save(gopro / kind / "0.png")
+        Image.fromarray(textured_photo(1, (48, 48))).save(gopro / kind / "0.png")
     recipe = recipe_from_dict(_recipe(data={"patch": 32, "batch": 2, "val": "none"}))
     summary = train(RunConfig(recipe=recipe, data=(video, tmp_path / "gopro"), run_dir=tmp_path / "run", device="cpu",
                               progress=False), log=lambda m: None)
@@ -207,6 +198,6 @@ def test_eval_deblur_reports_blurry_richardson_lucy_and_model(tmp_path: Path, ph
     assert mean["gain_db"] == pytest.approx(mean["model"]["psnr"] - mean["blurry"]["psnr"])
     small = tmp_path / "small"
     small.mkdir()
-    Image.fromarray(_photo(0, (40, 60))).save(small / "tiny.png")
+    Image.fromarray(textured_photo(0, (40, 60))).save(small / "tiny.png")
     result = CliRunner().invoke(cli, ["eval", "--task", "deblur", "--weights", str(summary.output), str(small)])
     assert result.exit_code != 0 and "too small to evaluate deblurring" in result.stderr

@@ -21,6 +21,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
+from tests.media import textured_photo
 from vidrestore.cli import cli
 from vidrestore.errors import UsageError
 from vidrestore.models import get_spec
@@ -32,27 +33,12 @@ from vidrestore.training.trainer import EMA, RunConfig, learning_rate, train
 TINY_EDSR = {"blocks": 1, "features": 8}
 
 
-
-def _photo(seed: int, size: tuple[int, int] = (72, 60)) -> np.ndarray:
-    """A smooth random colour field with some edges: learnable, not noise."""
-    rng = np.random.default_rng(seed)
-    h, w = size
-    y, x = np.mgrid[0:h, 0:w] / max(h, w)
-    channels = []
-    for _ in range(3):
-        fx, fy, phase = rng.uniform(1, 6, 3)
-        wave = 0.5 + 0.35 * np.sin(2 * np.pi * (fx * x + fy * y) + phase)
-        wave += 0.15 * ((x * rng.uniform(2, 5)) % 1 > 0.5)
-        channels.append(wave)
-    return (np.clip(np.stack(channels, -1), 0, 1) * 255).round().astype(np.uint8)
-
-
 @pytest.fixture
 def photos(tmp_path: Path) -> Path:
     folder = tmp_path / "photos"
     folder.mkdir()
     for i in range(5):
-        Image.fromarray(_photo(i)).save(folder / f"img{i}.png")
+        Image.fromarray(textured_photo(i)).save(folder / f"img{i}.png")
     return folder
 
 
@@ -155,7 +141,7 @@ def test_div2k_layout_uses_the_given_lr_images(tmp_path: Path) -> None:
     (root / "DIV2K_train_HR").mkdir(parents=True)
     (root / "DIV2K_train_LR_bicubic" / "X2").mkdir(parents=True)
     for i in range(2):
-        Image.fromarray(_photo(i, (40, 48))).save(root / "DIV2K_train_HR" / f"{i:04d}.png")
+        Image.fromarray(textured_photo(i, (40, 48))).save(root / "DIV2K_train_HR" / f"{i:04d}.png")
         # A flat grey LR: visibly not what bicubic would make of the photo.
         Image.fromarray(np.full((20, 24, 3), 77, np.uint8)).save(root / "DIV2K_train_LR_bicubic" / "X2" / f"{i:04d}x2.png")
     sources = find_sources([root], 2)
@@ -200,7 +186,7 @@ def test_training_lowers_the_loss_and_exports_fp16_weights_that_upscale(tmp_path
     model = build_model(get_spec("edsr"), 2, summary.output)
     assert model(torch.rand(1, 3, 10, 12)).shape == (1, 3, 20, 24)
     image = tmp_path / "small.png"
-    Image.fromarray(_photo(9, (20, 24))).save(image)
+    Image.fromarray(textured_photo(9, (20, 24))).save(image)
     result = CliRunner().invoke(cli, ["upscale", str(image), "--x2", "--model", "edsr", "--weights", str(summary.output),
                                       "-o", str(tmp_path / "big.png"), "-q"])
     assert result.exit_code == 0, result.output

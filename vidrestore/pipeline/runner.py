@@ -148,17 +148,12 @@ def run_video(
     stages = [_Stage("decode", decode, stop), _Stage("process", process, stop), _Stage("encode", encode_all, stop)]
     for stage in stages:
         stage.start()
-    # The main thread only waits, so signal handlers run promptly.
-    while any(stage.is_alive() for stage in stages):
-        for stage in stages:
-            stage.join(timeout=0.1)
-        if stop.is_set():
-            break
-    # Every stage checks `stop` between batches; the model stage may be inside a long
-    # forward pass. Leaving it running while the interpreter exits aborts the process
-    # from torch's thread pool, so wait for the batch in hand to finish.
+    # The main thread only waits, in short joins so that signal handlers run promptly, until
+    # every stage has ended. Each checks `stop` between batches; the model stage finishes the
+    # batch in hand (leaving it inside torch while the interpreter exits aborts the process).
     for stage in stages:
-        stage.join()
+        while stage.is_alive():
+            stage.join(timeout=0.1)
     if stop.signum is not None:
         raise Interrupted(stop.signum)
     errors = [stage.error for stage in stages if stage.error is not None]
