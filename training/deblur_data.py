@@ -107,7 +107,7 @@ def _to_u8(hwc: torch.Tensor) -> torch.Tensor:
 
 def find_deblur_sources(folders: list[Path]) -> list[Any]:
     """Each item: a (blurry, sharp) path tuple, a sharp image Path, or a video Path."""
-    from vidrestore.io.mux import VIDEO_SUFFIXES
+    from vidrestore.io.paths import VIDEO_SUFFIXES
 
     sources: list[Any] = []
     for folder in folders:

@@ -15,20 +15,11 @@ from pathlib import Path
 import av
 
 from vidrestore.errors import UsageError
+from vidrestore.io.paths import CONTAINERS, VIDEO_SUFFIXES
 from vidrestore.io.tags import stream_tags
 
 log = logging.getLogger(__name__)
 
-CONTAINERS: dict[str, str] = {
-    ".mp4": "mp4",
-    ".m4v": "mp4",
-    ".mov": "mov",
-    ".mkv": "matroska",
-    ".webm": "webm",
-    ".avi": "avi",
-    ".ts": "mpegts",
-}
-VIDEO_SUFFIXES = frozenset(CONTAINERS) | {".flv", ".wmv", ".mpg", ".mpeg", ".m2ts", ".3gp", ".ogv", ".y4m"}
 
 
 def container_format(path: Path) -> str:

@@ -10,6 +10,18 @@ from pathlib import Path
 
 from vidrestore.errors import OutputError
 
+# The containers we write (suffix -> PyAV format name), and every suffix read as video.
+CONTAINERS: dict[str, str] = {
+    ".mp4": "mp4",
+    ".m4v": "mp4",
+    ".mov": "mov",
+    ".mkv": "matroska",
+    ".webm": "webm",
+    ".avi": "avi",
+    ".ts": "mpegts",
+}
+VIDEO_SUFFIXES = frozenset(CONTAINERS) | {".flv", ".wmv", ".mpg", ".mpeg", ".m2ts", ".3gp", ".ogv", ".y4m"}
+
 
 def default_output(src: Path, tag: str, *, video: bool = True) -> Path:
     """in.mp4 -> in.x3.mp4 beside it; a folder -> folder.x3.
@@ -23,7 +35,6 @@ def default_output(src: Path, tag: str, *, video: bool = True) -> Path:
 
 
 def writable_suffix(path: Path) -> str:
-    from vidrestore.io.mux import CONTAINERS
 
     return path.suffix if path.suffix.lower() in CONTAINERS else ".mkv"
 
