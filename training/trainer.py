@@ -219,6 +219,8 @@ class Trainer:
         r = self.recipe
         self.amp = amp_dtype(r.amp, self.device)
         self.channels_last = self.amp is not None
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # patches have one size: pick the fastest kernels once
         self.ckpt_path = config.run_dir / "checkpoint.pt"
         if self.ckpt_path.exists() and not config.resume:
             raise UsageError(f"{config.run_dir} already holds a run: pass --resume to continue it, "

@@ -19,6 +19,7 @@ from vidrestore.cli import cli
 from vidrestore.filters import parse_filter
 from vidrestore.filters.deconv import convolve
 from vidrestore.filters.psf import motion_psf
+from vidrestore.models.registry import DEFAULT_DEBLUR_MODEL
 
 QUICK = ("--preset", "ultrafast", "-q")
 USAGE = 2
@@ -125,7 +126,7 @@ def test_enhance_video_keeps_frames_and_size(tmp_path: Path) -> None:
 # -- restore -------------------------------------------------------------------------------------
 def test_restore_equals_the_steps_run_one_after_another(tmp_path: Path) -> None:
     src = photo(tmp_path / "p.png", blur=True)
-    ok(run("restore", src, "-o", tmp_path / "chain.png", "--deblur", "deepdeblur", "--sr", "espcn", "--x2",
+    ok(run("restore", src, "-o", tmp_path / "chain.png", "--deblur", DEFAULT_DEBLUR_MODEL, "--sr", "espcn", "--x2",
            "--filter", "unsharp=0.5", "--filter", "gamma=0.9", "-q"))
     ok(run("deblur", src, "-o", tmp_path / "1.png", "-q"))  # the default model
     ok(run("upscale", tmp_path / "1.png", "-o", tmp_path / "2.png", "--x2", "-q"))

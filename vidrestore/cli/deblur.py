@@ -12,7 +12,7 @@ from vidrestore.cli.options import Processing, processing_options
 
 @click.command(short_help="Remove motion and defocus blur from videos, images or folders.")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option("--model", default=None, help="Deblurring model: deepdeblur (default) or srn.")
+@click.option("--model", default=None, help="Deblurring model: srn (default) or deepdeblur.")
 @click.option("--weights", type=click.Path(path_type=Path), help="A safetensors weights file for the model instead of the shipped one.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @user_errors

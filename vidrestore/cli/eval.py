@@ -129,7 +129,7 @@ def _weights_arch(path: Path) -> str | None:
 @click.option("--task", type=click.Choice(["sr", "deblur"]), default=None,
               help="What to score: super-resolution against bicubic, or deblurring against the blurry input "
                    "and Richardson-Lucy. Default: the model's task.")
-@click.option("--model", default=None, help="Model name (see `vidrestore models`); default: the architecture named in --weights, else espcn, or deepdeblur for --task deblur.")
+@click.option("--model", default=None, help="Model name (see `vidrestore models`); default: the architecture named in --weights, else espcn, or srn for --task deblur.")
 @click.option("--weights", type=click.Path(path_type=Path), help="A safetensors weights file for the model instead of the shipped one.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the figures (per photo and means) to this JSON file.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)

@@ -139,7 +139,7 @@ MODELS: dict[str, ModelSpec] = {
             scales=(1,),
             color="rgb",
             build=_deepdeblur,
-            options={"levels": 3, "blocks": 6, "features": 32, "kernel": 3, "residual": True},
+            options={"levels": 3, "blocks": 8, "features": 64, "kernel": 3, "residual": True},
             weights="deepdeblur.safetensors",
             description="DeepDeblur (Nah et al. 2017): 3-level multi-scale residual CNN, coarse to fine",
         ),
@@ -149,7 +149,7 @@ MODELS: dict[str, ModelSpec] = {
             scales=(1,),
             color="rgb",
             build=_srn,
-            options={"levels": 3, "blocks": 2, "features": 16, "kernel": 3, "residual": True},
+            options={"levels": 3, "blocks": 3, "features": 24, "kernel": 3, "residual": True},
             weights="srn.safetensors",
             description="SRN-DeblurNet (Tao et al. 2018): scale-recurrent encoder-decoder with a ConvLSTM",
         ),
@@ -173,7 +173,7 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 DEFAULT_SR_MODEL = "espcn"
-DEFAULT_DEBLUR_MODEL = "deepdeblur"
+DEFAULT_DEBLUR_MODEL = "srn"
 
 
 def builder_parameters(spec: ModelSpec) -> set[str]:
