@@ -7,17 +7,47 @@ import os
 import platform
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from vidrestore.errors import InputError
 from vidrestore.io.decode import Decoder
 from vidrestore.io.encode import EncodeOptions
 from vidrestore.pipeline.progress import Progress
 from vidrestore.pipeline.runner import RunOptions, Stop, batches, run_video
 
 RESULTS = Path(__file__).parent / "results"
+
+
+def make_clip(src: Path, dst: Path, size: tuple[int, int] | None, frames: int) -> None:
+    """`frames` frames of `src` at `size` (default: its own) as a 25 fps libx264
+    clip (ultrafast, CRF 16); a short input is played again from the start."""
+    import av
+
+    with av.open(str(dst), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "16"}
+        written = 0
+        while written < frames:
+            with av.open(str(src)) as inp:
+                before = written
+                for frame in inp.decode(video=0):
+                    if written == frames:
+                        break
+                    if written == 0:
+                        w, h = size or (frame.width - frame.width % 2, frame.height - frame.height % 2)
+                        stream.width, stream.height = w, h
+                    scaled = frame.reformat(width=stream.width, height=stream.height, format="yuv420p")
+                    scaled.pts, scaled.time_base = written, Fraction(1, 25)
+                    out.mux(stream.encode(scaled))
+                    written += 1
+                if written == before:
+                    raise InputError(f"{src}: no video frames to benchmark")
+        out.mux(stream.encode(None))
 
 
 def decode_fps(info) -> tuple[float, list]:

@@ -15,27 +15,11 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-from fractions import Fraction
 from pathlib import Path
 
-import av
 
-from vidrestore.bench.common import decode_fps, end_to_end_fps, machine, process_fps, record
+from vidrestore.bench.common import make_clip, decode_fps, end_to_end_fps, machine, process_fps, record
 from vidrestore.io.probe import probe
-
-
-def _clip(src: Path, dst: Path, size: tuple[int, int], frames: int) -> None:
-    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "16"}
-        for i, frame in enumerate(inp.decode(video=0)):
-            if i == frames:
-                break
-            scaled = frame.reformat(width=size[0], height=size[1], format="yuv420p")
-            scaled.pts, scaled.time_base = i, Fraction(1, 25)
-            out.mux(stream.encode(scaled))
-        out.mux(stream.encode(None))
 
 
 def _processor(spec: str, device: str):
@@ -45,7 +29,11 @@ def _processor(spec: str, device: str):
 
     kind, _, value = spec.partition(":")
     if kind == "deblur":
-        return model_stage(value, "deblur", 1, None, device)
+        from vidrestore.cli.options import Processing
+        from vidrestore.io.encode import EncodeOptions
+
+        processing = Processing(None, device, 4, EncodeOptions(), overwrite=False, quiet=True, backend="torch")
+        return model_stage(value, "deblur", 1, None, processing)
     if kind == "filter":
         return Chain([FilterStage([parse_filter(f) for f in value.split("+")])])
     raise SystemExit(f"--run {spec!r}: expected deblur:MODEL or filter:NAME[=VALUE][+NAME...]")
@@ -66,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "clip.mp4"
-        _clip(args.input, clip, size, args.frames)  # type: ignore[arg-type]
+        make_clip(args.input, clip, size, args.frames)  # type: ignore[arg-type]
         info = probe(clip)
         decode_rate, decoded = decode_fps(info)
         for spec in runs:

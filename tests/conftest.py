@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -9,10 +10,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner, Result
 
 from vidrestore.cli import cli
 from vidrestore.models.registry import get_spec
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Exported ONNX graphs and engines go to a folder of this test session, not ~/.cache."""
+    os.environ["VIDRESTORE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
 
 @pytest.fixture
 def upscale() -> Callable[..., Result]:
@@ -66,3 +74,17 @@ def bicubic() -> Callable[[int], object]:
         return SuperResolution(open_backend("torch", model, "cpu"), scale)
 
     return make
+
+
+_HAS_TENSORRT = importlib.util.find_spec("tensorrt") is not None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`needs_cuda` / `needs_tensorrt` tests skip here and run on a GPU machine."""
+    no_cuda = pytest.mark.skip(reason="needs a CUDA GPU")
+    no_trt = pytest.mark.skip(reason="needs TensorRT and a CUDA GPU")
+    for item in items:
+        if "needs_cuda" in item.keywords and not torch.cuda.is_available():
+            item.add_marker(no_cuda)
+        if "needs_tensorrt" in item.keywords and not (_HAS_TENSORRT and torch.cuda.is_available()):
+            item.add_marker(no_trt)

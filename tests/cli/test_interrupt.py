@@ -35,6 +35,8 @@ def test_signal_stops_the_run_and_leaves_nothing(tmp_path, long_video, signum, c
     try:
         # Progress lines come only once frames are being encoded: then the run is well under way.
         first = process.stderr.readline()
+        assert first.startswith("bicubic: ") and "backend" in first, first  # which backend `auto` chose
+        first = process.stderr.readline()
         assert "frames" in first, first
         process.send_signal(signum)
         _, rest = process.communicate(timeout=15)  # a guard against a hang, not a speed target

@@ -187,6 +187,8 @@ def test_sigterm_stops_a_deblur_run_and_leaves_nothing(tmp_path: Path) -> None:
     process = subprocess.Popen([sys.executable, "-m", "vidrestore", "deblur", src, "-o", dst, "--batch", "1"],
                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
+        first = process.stderr.readline()
+        assert first.startswith(f"{DEFAULT_DEBLUR_MODEL}: ") and "backend" in first, first  # which backend `auto` chose
         first = process.stderr.readline()  # the first progress line: frames are being written
         assert "frames" in first, first
         process.send_signal(signal.SIGTERM)

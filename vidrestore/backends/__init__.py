@@ -1,11 +1,13 @@
 """Inference backends behind one protocol: `run(batch) -> batch`.
 
 Each backend lives in its own module and imports its optional dependency
-inside it. `BACKENDS` is the one list; `open_backend` picks from it.
+inside it. `BACKENDS` is the one list; `open_backend` picks from it, and
+`auto` takes the fastest one this machine has (`auto_backend`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Literal, Protocol
 
 import torch
@@ -14,6 +16,16 @@ from torch import nn
 from vidrestore.errors import UsageError
 
 Device = Literal["auto", "cpu", "cuda"]
+Precision = Literal["fp32", "fp16", "bf16"]
+BACKEND_NAMES = ("auto", "torch", "onnxruntime", "tensorrt")
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    device: Device = "auto"
+    precision: Precision = "fp32"
+    threads: int | None = None  # CPU threads; None: PyTorch's own setting
 
 
 class Backend(Protocol):
@@ -25,21 +37,59 @@ class Backend(Protocol):
         ...
 
 
-def _torch(model: nn.Module, device: Device) -> Backend:
+def _torch(model: nn.Module, options: BackendOptions) -> Backend:
     from vidrestore.backends.torch_backend import TorchBackend
 
-    return TorchBackend(model, device=device)
+    return TorchBackend(model, device=options.device, precision=options.precision)
 
 
-BACKENDS: dict[str, Callable[[nn.Module, Device], Backend]] = {"torch": _torch}
+def _onnxruntime(model: nn.Module, options: BackendOptions) -> Backend:
+    from vidrestore.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+    return OnnxRuntimeBackend(model, options)
 
 
-def open_backend(name: str, model: nn.Module, device: Device = "auto") -> Backend:
+def _tensorrt(model: nn.Module, options: BackendOptions) -> Backend:
+    from vidrestore.backends.tensorrt_backend import LazyTensorRT
+
+    return LazyTensorRT(model, options)
+
+
+BACKENDS: dict[str, Callable[[nn.Module, BackendOptions], Backend]] = {
+    "torch": _torch,
+    "onnxruntime": _onnxruntime,
+    "tensorrt": _tensorrt,
+}
+
+
+def auto_backend(device: Device) -> str:
+    """The fastest backend installed for `device`, by what `bench/` measured:
+    on a CPU ONNX Runtime (about 2x PyTorch eager for the small SR models);
+    on a GPU TensorRT, then onnxruntime-gpu, then PyTorch."""
+    from vidrestore.backends import onnxruntime_backend as ortb
+
+    if resolve_device(device) == "cuda":
+        try:
+            import tensorrt  # noqa: F401
+
+            return "tensorrt"
+        except ImportError:
+            pass
+        return "onnxruntime" if ortb.gpu_providers() else "torch"
+    return "onnxruntime" if ortb.available() else "torch"
+
+
+def open_backend(name: str, model: nn.Module, device: Device = "auto", precision: Precision = "fp32",
+                 threads: int | None = None) -> Backend:
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {precision!r}; expected {', '.join(PRECISIONS)}")
+    if name == "auto":
+        name = auto_backend(device)
     try:
         factory = BACKENDS[name]
     except KeyError:
-        raise UsageError(f"unknown backend {name!r}; available: {', '.join(sorted(BACKENDS))}") from None
-    return factory(model, device)
+        raise UsageError(f"unknown backend {name!r}; available: {', '.join(BACKEND_NAMES)}") from None
+    return factory(model, BackendOptions(device, precision, threads))
 
 
 def resolve_device(device: Device) -> str:

@@ -76,9 +76,11 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from vidrestore.cli.bench import bench
     from vidrestore.cli.deblur import deblur
     from vidrestore.cli.enhance import enhance
     from vidrestore.cli.eval import eval_command
+    from vidrestore.cli.export import export
     from vidrestore.cli.models import models
     from vidrestore.cli.restore import restore
     from vidrestore.cli.train import train
@@ -93,6 +95,8 @@ def _register() -> None:
     cli.add_command(weights)
     cli.add_command(eval_command)
     cli.add_command(train)
+    cli.add_command(export)
+    cli.add_command(bench)
 
 
 _register()

@@ -27,5 +27,5 @@ def deblur(input_path: Path, processing: Processing, model: str | None, weights:
     from vidrestore.models.registry import DEFAULT_DEBLUR_MODEL
 
     jobs = prepare(input_path, "deblur", processing)
-    stage = model_stage(model or DEFAULT_DEBLUR_MODEL, "deblur", 1, weights, processing.device)
+    stage = model_stage(model or DEFAULT_DEBLUR_MODEL, "deblur", 1, weights, processing)
     run_jobs(input_path, jobs, stage, processing)

@@ -189,9 +189,11 @@ def _process_image(job: Job, processor: Processor, quiet: bool) -> None:
         click.echo(f"wrote {job.dst}: {w}x{h}", err=True)
 
 
-def model_stage(name: str, task: Task, scale: int, weights: Path | None, device: str):
-    """The registry model `name` (which must do `task`) behind the torch backend, as a chain stage."""
+def model_stage(name: str, task: Task, scale: int, weights: Path | None, processing: Processing):
+    """The registry model `name` (which must do `task`) behind the backend, precision and
+    tiling `processing` asks for, as a chain stage."""
     from vidrestore.backends import open_backend
+    from vidrestore.backends.tiling import TiledBackend
     from vidrestore.models import build_model, get_spec
     from vidrestore.models.registry import check_scale
     from vidrestore.pipeline.processor import MODEL_STAGES
@@ -199,4 +201,8 @@ def model_stage(name: str, task: Task, scale: int, weights: Path | None, device:
     spec = get_spec(name, task)
     check_scale(spec, scale)
     model = build_model(spec, scale, weights)
-    return MODEL_STAGES[spec.color](open_backend("torch", model, device), scale)
+    backend = open_backend(processing.backend, model, processing.device, processing.precision)
+    if processing.backend == "auto" and not processing.quiet:
+        click.echo(f"{name}: {backend.name} backend on {backend.device} ({processing.precision})", err=True)
+    tiled = TiledBackend(backend, scale=scale, tile=processing.tile, overlap=processing.tile_overlap)
+    return MODEL_STAGES[spec.color](tiled, scale)

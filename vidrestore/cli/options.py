@@ -62,26 +62,41 @@ class Processing:
     encode: EncodeOptions
     overwrite: bool
     quiet: bool
+    backend: str = "auto"
+    precision: str = "fp32"
+    tile: int | None = None  # None: whole frames, tiled automatically when memory runs out
+    tile_overlap: int = 16
 
 
 def processing_options(func: F) -> F:
-    """``-o --device --batch --codec --crf --preset --overwrite --quiet``, handed to
-    the command as one ``processing: Processing``. Put it below ``@user_errors``."""
+    """``-o --device --backend --precision --batch --tile --tile-overlap --codec --crf
+    --preset --overwrite --quiet``, handed to the command as one ``processing:
+    Processing``. Put it below ``@user_errors``."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, output: Path | None, device: str, batch: int, codec: str, crf: int | None,
+    def wrapper(*args: Any, output: Path | None, device: str, backend: str, precision: str, batch: int,
+                tile: int | None, tile_overlap: int, codec: str, crf: int | None,
                 preset: str | None, overwrite: bool, quiet: bool, **kwargs: Any) -> Any:
         from vidrestore.io.encode import EncodeOptions
 
         encode = EncodeOptions(codec=codec, crf=crf, preset=preset)
-        processing = Processing(output, device, batch, encode, overwrite, quiet)
+        processing = Processing(output, device, batch, encode, overwrite, quiet, backend, precision, tile, tile_overlap)
         return func(*args, processing=processing, **kwargs)
 
     options = [
         click.option("-o", "--output", type=click.Path(path_type=Path),
                      help="Output file, or folder for a folder input. Default: beside the input, tagged (in.x3.mp4, in.deblur.mp4, ...)."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
+        click.option("--backend", type=click.Choice(["auto", "torch", "onnxruntime", "tensorrt"]), default="auto",
+                     show_default=True, help="Inference runtime; auto takes the fastest installed one and says which."),
+        click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True,
+                     help="Arithmetic precision of the model (fp16/bf16 are for GPUs)."),
         click.option("--batch", type=click.IntRange(1, 256), default=4, show_default=True, help="Frames per inference batch."),
+        click.option("--tile", type=click.IntRange(8, None), default=None,
+                     help="Run the model on N x N tiles (input pixels), blended seamlessly. Default: whole frames, "
+                          "tiles chosen automatically when memory runs out."),
+        click.option("--tile-overlap", type=click.IntRange(0, None), default=16, show_default=True,
+                     help="Pixels of context each tile shares with its neighbours."),
         click.option("--codec", default="libx264", show_default=True,
                      help="Video encoder: libx264, libx265, libsvtav1, ffv1, h264_nvenc, hevc_nvenc, av1_nvenc."),
         click.option("--crf", type=int, help="Quality (lower is better); mapped to the encoder's own option."),

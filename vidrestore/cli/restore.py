@@ -53,9 +53,9 @@ def restore(input_path: Path, processing: Processing, scale: int | None, deblur_
     jobs = prepare(input_path, "restored", processing)
     stages = []
     if deblur_model is not None:
-        stages.append(model_stage(deblur_model, "deblur", 1, deblur_weights, processing.device))
+        stages.append(model_stage(deblur_model, "deblur", 1, deblur_weights, processing))
     if sr_model is not None:
-        stages.append(model_stage(sr_model, "sr", scale, sr_weights, processing.device))
+        stages.append(model_stage(sr_model, "sr", scale, sr_weights, processing))
     if parsed:
         stages.append(FilterStage(parsed))
     run_jobs(input_path, jobs, Chain(stages), processing)

@@ -27,5 +27,5 @@ def upscale(input_path: Path, processing: Processing, scale: int, model: str | N
     name = model or DEFAULT_SR_MODEL
     check_scale(get_spec(name, "sr"), scale)
     jobs = prepare(input_path, f"x{scale}", processing)
-    stage = model_stage(name, "sr", scale, weights, processing.device)
+    stage = model_stage(name, "sr", scale, weights, processing)
     run_jobs(input_path, jobs, stage, processing)

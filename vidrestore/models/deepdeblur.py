@@ -34,7 +34,7 @@ _BINOMIAL = (1.0, 4.0, 6.0, 4.0, 1.0)
 
 def gaussian_down(x: torch.Tensor) -> torch.Tensor:
     """One Gaussian-pyramid step: 5-tap binomial blur (mirrored edges), keep every second pixel."""
-    c = x.shape[1]
+    c = int(x.shape[1])  # a constant when traced: ONNX needs the kernel's shape fixed
     k = torch.tensor(_BINOMIAL, dtype=x.dtype, device=x.device) / 16.0
     x = F.pad(x, (2, 2, 2, 2), mode="reflect" if min(x.shape[-2:]) > 2 else "replicate")
     x = F.conv2d(x, k.view(1, 1, 1, 5).expand(c, 1, 1, 5), groups=c)

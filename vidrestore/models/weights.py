@@ -92,4 +92,5 @@ def build_model(spec: ModelSpec, scale: int, weights: Path | None = None) -> nn.
             if value.shape != expected[key].shape:
                 raise WeightsError(f"{path}: {key} has shape {tuple(value.shape)}, {spec.name} needs {tuple(expected[key].shape)}")
         model.load_state_dict({k: v.float() for k, v in tensors.items()})
+    model.input_channels = 1 if spec.color == "y" else 3  # what exporters trace it with
     return model.eval()

@@ -69,11 +69,12 @@ def _contributions(
 
 
 @lru_cache(maxsize=64)
-def _phases(in_len: int, factor: int, kernel: str, shift: float) -> tuple[np.ndarray, np.ndarray, int]:
+def _phases(factor: int, kernel: str, shift: float) -> tuple[np.ndarray, int]:
     """Integer upscaling as a polyphase filter: output k = factor * i + p reads
-    input i + offset + t with weights[p, t], the same for every i.
+    input i + lo + t with weights[p, t], the same for every i.
 
-    Returns (mirror indices of the padded input, weights (factor, taps), offset).
+    Returns (weights (factor, taps), lo); the input needs -lo pixels of context
+    before it and lo + taps - 1 after it.
     """
     func, width = _KERNELS[kernel]
     p = np.arange(factor, dtype=np.float64)
@@ -86,26 +87,39 @@ def _phases(in_len: int, factor: int, kernel: str, shift: float) -> tuple[np.nda
     weights /= weights.sum(axis=1, keepdims=True)
     keep = np.flatnonzero(np.any(weights != 0, axis=0))
     first, last = keep[0], keep[-1]
-    weights = weights[:, first : last + 1]
-    lo += int(first)
-    span = weights.shape[1]
-    # Pad so that input i + lo + t exists for all i in [0, in_len) and t < span.
-    raw = np.arange(lo, in_len + lo + span - 1)
-    mirror = np.concatenate([np.arange(in_len), np.arange(in_len - 1, -1, -1)])
-    return mirror[np.mod(raw, 2 * in_len)], weights.astype(np.float32), lo
+    return weights[:, first : last + 1].astype(np.float32), lo + int(first)
+
+
+def _mirror_pad(x: torch.Tensor, before: int, after: int) -> torch.Tensor:
+    """Symmetric (MATLAB) edges along the last axis: x[1] x[0] | x[0] x[1] ...
+    Slices and flips only, so a traced (ONNX) graph keeps the length dynamic."""
+    n = x.shape[-1]
+    if before <= n and after <= n:
+        parts = [x[..., :before].flip(-1)] if before > 0 else []
+        parts.append(x)
+        if after > 0:
+            parts.append(x[..., n - after :].flip(-1))
+        return torch.cat(parts, dim=-1)
+    # Fewer pixels than the context: the mirror wraps around more than once.
+    mirror = np.concatenate([np.arange(n), np.arange(n - 1, -1, -1)])
+    idx = mirror[np.mod(np.arange(-before, n + after), 2 * n)]
+    return x.index_select(-1, torch.from_numpy(idx).to(x.device))
 
 
 def _upscale_axis(x: torch.Tensor, dim: int, factor: int, kernel: str, shift: float) -> torch.Tensor:
-    in_len = x.shape[dim]
-    idx_np, w_np, _ = _phases(in_len, factor, kernel, shift)
-    moved = x.movedim(dim, -1)
+    w_np, lo = _phases(factor, kernel, shift)
+    span = w_np.shape[1]
+    dim, last = dim % x.dim(), x.dim() - 1  # positive axes: ONNX's Transpose takes no negative ones
+    moved = x.movedim(dim, last)
     lead = moved.shape[:-1]
-    flat = moved.reshape(-1, 1, in_len)
-    padded = flat.index_select(-1, torch.from_numpy(idx_np).to(x.device))
+    in_len = moved.shape[-1]
+    padded = _mirror_pad(moved.reshape(-1, 1, in_len), max(-lo, 0), max(lo + span - 1, 0))
+    if lo > 0:
+        padded = padded[..., lo:]
     weight = torch.from_numpy(w_np).to(device=x.device, dtype=x.dtype).unsqueeze(1)
     out = torch.nn.functional.conv1d(padded, weight)  # (B, factor, in_len)
     out = out.transpose(1, 2).reshape(*lead, in_len * factor)
-    return out.movedim(-1, dim)
+    return out.movedim(last, dim)
 
 
 def _resize_axis(

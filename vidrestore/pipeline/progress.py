@@ -18,6 +18,7 @@ class Progress:
         self.started = time.monotonic()
         self._last_draw = 0.0
         self._last_pct = -1
+        self.stages = None  # the runner's StageTimes: per-stage fps on the line
 
     def update(self, frames: int) -> None:
         self.done += frames
@@ -50,6 +51,8 @@ class Progress:
             parts.append(f"{fps:.1f} fps ETA {_clock(eta)}")
         else:
             parts.append(f"{self.done} frames {fps:.1f} fps")
+        if self.stages is not None and self.done:
+            parts.append(f"({self.stages.line()})")
         return "  ".join(parts)
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,32 @@ class RunOptions:
 
 
 @dataclass
+class StageTimes:
+    """Seconds each stage spent working (not waiting on its queues) and the frames it
+    handled: two clock reads per batch. The slowest stage sets the pipeline's pace."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    frames: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STAGES, 0))
+
+    def add(self, stage: str, seconds: float, frames: int) -> None:
+        self.seconds[stage] += seconds
+        self.frames[stage] += frames
+
+    def fps(self, stage: str) -> float:
+        t = self.seconds[stage]
+        return self.frames[stage] / t if t > 0 else 0.0
+
+    def slowest(self) -> str:
+        return min(STAGES, key=lambda s: self.fps(s) if self.frames[s] else float("inf"))
+
+    def line(self) -> str:
+        return " | ".join(f"{s} {self.fps(s):.1f}" for s in STAGES if self.frames[s]) + " fps"
+
+
+STAGES = ("decode", "process", "encode")
+
+
+@dataclass
 class RunReport:
     frames_in: int = 0
     frames_out: int = 0
@@ -63,6 +90,7 @@ class RunReport:
     streams: CopyReport = field(default_factory=CopyReport)
     cropped: tuple[int, int] = (0, 0)
     seconds: float = 0.0
+    stages: StageTimes = field(default_factory=StageTimes)
 
 
 class _Stage(threading.Thread):
@@ -126,19 +154,30 @@ def run_video(
 ) -> RunReport:
     """Process `info.path` into the file `dst` (written directly: callers make it atomic)."""
     report = RunReport()
+    times = report.stages
+    progress.stages = times
     decoder = Decoder(info, start=options.start, end=options.end)
     q_in: queue.Queue = queue.Queue(maxsize=options.queue_size)
     q_out: queue.Queue = queue.Queue(maxsize=options.queue_size)
 
     def decode() -> None:
-        for batch in batches(decoder, options.batch):
+        source = batches(decoder, options.batch)
+        while True:
+            t = time.perf_counter()
+            batch = next(source, None)
+            if batch is None:
+                break
+            times.add("decode", time.perf_counter() - t, len(batch))
             if not _put(q_in, batch, stop):
                 return
         _put(q_in, _DONE, stop)
 
     def process() -> None:
         while (batch := _get(q_in, stop)) is not _DONE:
-            if not _put(q_out, processor.process(batch), stop):
+            t = time.perf_counter()
+            out = processor.process(batch)
+            times.add("process", time.perf_counter() - t, len(batch))
+            if not _put(q_out, out, stop):
                 return
         _put(q_out, _DONE, stop)
 
@@ -211,15 +250,19 @@ def _encode(
         try:
             batch = first
             while batch is not _DONE:
+                t = time.perf_counter()
                 batch = _crop(batch, ew, eh)
                 encoder.encode(batch)
-                progress.update(len(batch))
                 copier.mux_until(float(batch.pts[-1] * info.time_base))
+                report.stages.add("encode", time.perf_counter() - t, len(batch))
+                progress.update(len(batch))
                 batch = _get(q_out, stop)
             if stop.is_set():
                 return
+            t = time.perf_counter()
             encoder.flush()
             copier.mux_until(None)
+            report.stages.add("encode", time.perf_counter() - t, 0)
         finally:
             copier.close()
         report.frames_out = encoder.frames

@@ -1,0 +1,267 @@
+"""`vidrestore bench`: every stage alone, then the pipeline and a naive loop, in one run.
+
+The input's first FRAMES frames (scaled to SIZE if given) are written to a
+temporary clip (libx264 ultrafast, CRF 16), which every measurement reads:
+
+- decode alone (the first 60 frames, as for every stage alone); the model alone on ready tensors for each backend, precision
+  and batch asked for (timings end on the result being back on the host, so
+  GPU work is waited for); the processor alone (conversions + model);
+  encode alone (libx264, the processor's output);
+- the pipeline (decode, process and encode threads with bounded queues);
+- a naive loop: one frame decoded, processed and encoded at a time, in one thread.
+
+Efficiency is the pipeline's fps over the slowest stage's fps alone: 1.0 means
+the overlap hides everything but the bottleneck. Peak RSS and peak GPU memory
+cover the whole run.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import torch
+
+from vidrestore.backends import open_backend
+from vidrestore.bench.common import RESULTS, make_clip
+from vidrestore.errors import VidrestoreError
+from vidrestore.io.decode import Decoder
+from vidrestore.io.encode import EncodeOptions, VideoEncoder, even_size
+from vidrestore.io.probe import VideoInfo, probe
+from vidrestore.pipeline.frames import FrameBatch
+from vidrestore.pipeline.processor import MODEL_STAGES, planes_to_rgb
+from vidrestore.pipeline.progress import Progress
+from vidrestore.pipeline.runner import RunOptions, Stop, batches, run_video
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    model: str
+    scale: int
+    backends: tuple[str, ...] = ("auto",)
+    precisions: tuple[str, ...] = ("fp32",)
+    batches: tuple[int, ...] = (4,)
+    frames: int = 100
+    size: tuple[int, int] | None = None
+    device: str = "auto"
+    naive: bool = True
+    stage_frames: int = 60  # frames each stage is timed on alone; the pipeline and naive loop run them all
+    encode: EncodeOptions = EncodeOptions()  # the commands' default: libx264, CRF 18-ish, preset medium
+
+
+def machine() -> dict[str, Any]:
+    from vidrestore.training.trainer import _cpu_name
+
+    versions = {"python": platform.python_version(), "torch": torch.__version__, "av": av.__version__}
+    for name in ("onnxruntime", "tensorrt"):
+        try:
+            versions[name] = __import__(name).__version__
+        except ImportError:
+            pass
+    import os
+
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    return {"cpu": _cpu_name(), "cores": os.cpu_count(), "threads": torch.get_num_threads(), "gpu": gpu, "versions": versions}
+
+
+def _model_input(batch: FrameBatch, color: str) -> torch.Tensor:
+    if color == "rgb":
+        return planes_to_rgb(batch)
+    from vidrestore.pipeline.processor import _levels
+
+    black, span, _, _ = _levels(batch.fmt)
+    return (torch.from_numpy(batch.luma.astype(np.float32)).unsqueeze(1) - black) / span
+
+
+def _infer_fps(backend, inputs: list[torch.Tensor]) -> float:
+    backend.run(inputs[0])  # warm-up: lazy engine builds, cuDNN autotuning, allocator
+    started = time.perf_counter()
+    for x in inputs:
+        backend.run(x)  # returns host tensors: GPU work is finished when it returns
+    return sum(len(x) for x in inputs) / (time.perf_counter() - started)
+
+
+def _regroup(decoded: list[FrameBatch], size: int) -> list[FrameBatch]:
+    frames = [(b.luma[i], b.chroma[i], b.pts[i], b.fmt) for b in decoded for i in range(len(b))]
+    out = []
+    for k in range(0, len(frames), size):
+        chunk = frames[k : k + size]
+        out.append(FrameBatch(np.stack([f[0] for f in chunk]), np.stack([f[1] for f in chunk]), [f[2] for f in chunk], chunk[0][3]))
+    return out
+
+
+class _Encoder:
+    """libx264 into a throw-away file, as the pipeline's encode stage does it."""
+
+    def __init__(self, info: VideoInfo, first: FrameBatch, dst: Path, options: EncodeOptions) -> None:
+        self.container = av.open(str(dst), "w")
+        w, h = even_size(*first.size, first.fmt)
+        self.size = (w, h)
+        self.encoder = VideoEncoder(self.container, options, width=w, height=h, fmt=first.fmt,
+                                    time_base=info.time_base, rate=info.rate, color=None, rotation=0, metadata={})
+
+    def encode(self, batch: FrameBatch) -> None:
+        from vidrestore.pipeline.runner import _crop
+
+        self.encoder.encode(_crop(batch, *self.size))
+
+    def close(self) -> None:
+        self.encoder.flush()
+        self.container.close()
+
+
+def _encode_fps(info: VideoInfo, outputs: list[FrameBatch], tmp: Path, options: EncodeOptions) -> float:
+    started = time.perf_counter()
+    enc = _Encoder(info, outputs[0], tmp / "encode-only.mp4", options)
+    for batch in outputs:
+        enc.encode(batch)
+    enc.close()
+    return sum(len(b) for b in outputs) / (time.perf_counter() - started)
+
+
+def _naive_fps(info: VideoInfo, processor, tmp: Path, options: EncodeOptions) -> float:
+    started = time.perf_counter()
+    enc = None
+    frames = 0
+    for batch in batches(Decoder(info), 1):
+        out = processor.process(batch)
+        if enc is None:
+            enc = _Encoder(info, out, tmp / "naive.mp4", options)
+        enc.encode(out)
+        frames += 1
+    if enc is not None:
+        enc.close()
+    return frames / (time.perf_counter() - started)
+
+
+def run_bench(src: Path, config: BenchConfig, log=print) -> dict[str, Any]:
+    from vidrestore.models import build_model, get_spec
+    from vidrestore.models.registry import check_scale
+
+    spec = get_spec(config.model)
+    check_scale(spec, config.scale)
+    config.encode.spec.options(config.encode.crf, config.encode.preset)  # a bad preset fails now, not after minutes
+    model = build_model(spec, config.scale)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        clip = tmp / "clip.mp4"
+        make_clip(src, clip, config.size, config.frames)
+        info = probe(clip)
+        log(f"clip: {info.width}x{info.height}, {config.frames} frames; {config.model} x{config.scale}")
+        # The stages alone run on the first frames only, so memory stays flat however long the clip.
+        started = time.perf_counter()
+        decoded = []
+        for batch in batches(Decoder(info), max(config.batches)):
+            decoded.append(batch)
+            if sum(len(b) for b in decoded) >= config.stage_frames:
+                break
+        n_frames = sum(len(b) for b in decoded)
+        decode_fps = n_frames / (time.perf_counter() - started)
+        infer: list[dict[str, Any]] = []
+        chosen = None  # the first configuration that runs drives the pipeline measurements
+        for name in config.backends:
+            for precision in config.precisions:
+                try:
+                    backend = open_backend(name, model, config.device, precision)  # type: ignore[arg-type]
+                except VidrestoreError as exc:
+                    infer.append({"backend": name, "precision": precision, "batch": None, "fps": None, "error": str(exc)})
+                    log(f"  {name} {precision}: skipped: {exc}")
+                    continue
+                for size in config.batches:
+                    inputs = [_model_input(b, spec.color) for b in _regroup(decoded, size)]
+                    fps = _infer_fps(backend, inputs)
+                    infer.append({"backend": backend.name, "asked": name, "device": backend.device,
+                                  "precision": precision, "batch": size, "fps": fps})
+                    log(f"  infer {backend.name} ({backend.device}) {precision} batch {size}: {fps:.2f} fps")
+                    if chosen is None:
+                        chosen = (backend, size)
+        if chosen is None:
+            raise VidrestoreError("no backend/precision asked for can run here: " + "; ".join(r["error"] for r in infer))
+        backend, size = chosen
+        processor = MODEL_STAGES[spec.color](backend, config.scale)
+        work = _regroup(decoded, size)
+        processor.process(work[0])
+        started = time.perf_counter()
+        outputs = [processor.process(b) for b in work]
+        process_fps = n_frames / (time.perf_counter() - started)
+        encode_fps = _encode_fps(info, outputs, tmp, config.encode)
+        del outputs, work, decoded
+        log(f"  decode {decode_fps:.1f} fps, process {process_fps:.2f} fps, encode {encode_fps:.1f} fps (each alone)")
+        started = time.perf_counter()
+        report = run_video(info, tmp / "pipeline.mp4", processor, config.encode, RunOptions(batch=size),
+                           stop=Stop(), progress=Progress(0, enabled=False))
+        pipeline_fps = report.frames_out / (time.perf_counter() - started)
+        log(f"  pipeline {pipeline_fps:.2f} fps (stages inside it: {report.stages.line()})")
+        naive_fps = _naive_fps(info, processor, tmp, config.encode) if config.naive else None
+        if naive_fps is not None:
+            log(f"  naive loop {naive_fps:.2f} fps")
+    slowest = min(decode_fps, process_fps, encode_fps)
+    return {
+        "input": str(src),
+        "size": f"{info.width}x{info.height}",
+        "frames": report.frames_out,
+        "stage_frames": n_frames,
+        "model": config.model,
+        "scale": config.scale,
+        "encoder": {"codec": config.encode.codec, "crf": config.encode.crf, "preset": config.encode.preset},
+        "machine": machine(),
+        "decode_fps": decode_fps,
+        "encode_fps": encode_fps,
+        "process_fps": process_fps,
+        "infer": infer,
+        "pipeline": {"backend": backend.name, "device": backend.device, "batch": size},
+        "pipeline_fps": pipeline_fps,
+        "pipeline_stages_fps": {s: report.stages.fps(s) for s in report.stages.seconds},
+        "naive_fps": naive_fps,
+        "efficiency": pipeline_fps / slowest,
+        "speedup_over_naive": pipeline_fps / naive_fps if naive_fps else None,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else 0.0,
+    }
+
+
+def table(result: dict[str, Any]) -> list[str]:
+    rows = ["| measurement | fps |", "|---|---|"]
+    rows.append(f"| decode alone | {result['decode_fps']:.1f} |")
+    for r in result["infer"]:
+        if r["fps"] is None:
+            rows.append(f"| infer {r['backend']} {r['precision']} | skipped: {r['error']} |")
+        else:
+            rows.append(f"| infer {r['backend']} ({r['device']}) {r['precision']} batch {r['batch']} | {r['fps']:.2f} |")
+    rows.append(f"| process alone (conversions + model) | {result['process_fps']:.2f} |")
+    enc = result["encoder"]
+    rows.append(f"| encode alone ({enc['codec']}, preset {enc['preset'] or 'default'}) | {result['encode_fps']:.1f} |")
+    p = result["pipeline"]
+    rows.append(f"| pipeline ({p['backend']}, batch {p['batch']}) | {result['pipeline_fps']:.2f} |")
+    if result["naive_fps"]:
+        rows.append(f"| naive loop | {result['naive_fps']:.2f} |")
+    rows.append(f"| efficiency (pipeline / slowest stage) | {result['efficiency']:.3f} |")
+    if result["speedup_over_naive"]:
+        rows.append(f"| pipeline / naive | {result['speedup_over_naive']:.2f}x |")
+    rows.append(f"| peak RSS / GPU memory | {result['peak_rss_mb']:.0f} / {result['peak_gpu_mb']:.0f} MB |")
+    return rows
+
+
+def save(result: dict[str, Any], json_path: Path | None, record: bool) -> list[Path]:
+    written = []
+    title = (f"{result['input']} {result['size']}, {result['frames']} frames, {result['model']} x{result['scale']}; "
+             f"machine: {result['machine']['cpu']} ({result['machine']['cores']} cores), GPU: {result['machine']['gpu']}")
+    if json_path is not None:
+        json_path.write_text(json.dumps(result, indent=2) + "\n")
+        written.append(json_path)
+    if record:
+        RESULTS.mkdir(exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for suffix, text in ((".json", json.dumps(result, indent=2) + "\n"), (".md", title + "\n\n" + "\n".join(table(result)) + "\n")):
+            path = RESULTS / f"bench-{result['model']}-x{result['scale']}-{stamp}{suffix}"
+            path.write_text(text)
+            written.append(path)
+    return written

@@ -1,0 +1,114 @@
+"""The backends side by side on this CPU, and how commands choose among them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from tests.media import make_image, make_video
+from tests.runs import assert_one_error
+from vidrestore.backends import auto_backend, open_backend
+from vidrestore.errors import BackendUnavailable, UsageError
+from vidrestore.models import build_model, get_spec
+
+# Both run fp32 graphs of the same weights; they differ only in summation order.
+PARITY = 1e-4
+
+
+@pytest.mark.parametrize(("name", "scale", "shape"), [("espcn", 3, (2, 1, 37, 50)), ("edsr", 2, (1, 3, 30, 41)),
+                                                      ("srn", 1, (2, 3, 36, 52)), ("bicubic", 4, (1, 1, 9, 13))])
+def test_torch_and_onnxruntime_agree_on_cpu(name: str, scale: int, shape: tuple[int, ...]) -> None:
+    model = build_model(get_spec(name), scale)
+    x = torch.rand(*shape, generator=torch.Generator().manual_seed(3))
+    a = open_backend("torch", model, "cpu").run(x)
+    b = open_backend("onnxruntime", model, "cpu").run(x)
+    assert a.shape == b.shape == (shape[0], shape[1], shape[2] * scale, shape[3] * scale)
+    assert float((a - b).abs().max()) < PARITY
+
+
+def test_auto_takes_onnxruntime_on_a_cpu_when_installed() -> None:
+    assert auto_backend("cpu") == "onnxruntime"
+    assert open_backend("auto", build_model(get_spec("espcn"), 2), "cpu").name == "onnxruntime"
+
+
+def test_unsupported_combinations_say_why() -> None:
+    model = build_model(get_spec("espcn"), 2)
+    with pytest.raises(UsageError, match="fp16 needs a GPU"):
+        open_backend("torch", model, "cpu", "fp16")
+    with pytest.raises(UsageError, match="fp32 only"):
+        open_backend("onnxruntime", model, "cpu", "fp16")
+    if not torch.cuda.is_available():
+        with pytest.raises(BackendUnavailable):
+            open_backend("tensorrt", model, "cpu")
+        with pytest.raises(BackendUnavailable, match="no CUDA GPU"):
+            open_backend("torch", model, "cuda")
+
+
+def _run(*args: object):
+    return CliRunner().invoke(cli_group(), [*map(str, args)])
+
+
+def cli_group():
+    from vidrestore.cli import cli
+
+    return cli
+
+
+def test_upscale_reports_the_auto_backend_and_matches_torch(tmp_path: Path) -> None:
+    src = make_image(tmp_path / "in.png", size=(40, 30))
+    auto = _run("upscale", src, "--x3", "-o", tmp_path / "auto.png")
+    assert auto.exit_code == 0, auto.stderr
+    assert "espcn: onnxruntime backend on cpu (fp32)" in auto.stderr
+    torch_run = _run("upscale", src, "--x3", "-o", tmp_path / "torch.png", "--backend", "torch")
+    assert torch_run.exit_code == 0 and "backend on" not in torch_run.stderr
+    a = np.asarray(Image.open(tmp_path / "auto.png"), dtype=np.int16)
+    b = np.asarray(Image.open(tmp_path / "torch.png"), dtype=np.int16)
+    assert a.shape == b.shape == (90, 120, 3)
+    assert np.abs(a - b).max() <= 1  # 8-bit rounding of values that differ by < 1e-4
+
+
+def test_tiled_upscale_matches_whole_frames(tmp_path: Path) -> None:
+    src = make_image(tmp_path / "in.png", size=(70, 50))
+    assert _run("upscale", src, "--x2", "-o", tmp_path / "whole.png", "-q").exit_code == 0
+    tiled = _run("upscale", src, "--x2", "-o", tmp_path / "tiled.png", "-q", "--tile", "24", "--tile-overlap", "8")
+    assert tiled.exit_code == 0, tiled.stderr
+    a = np.asarray(Image.open(tmp_path / "whole.png"), dtype=np.int16)
+    b = np.asarray(Image.open(tmp_path / "tiled.png"), dtype=np.int16)
+    assert np.abs(a - b).max() <= 1
+
+
+def test_gpu_only_options_are_one_line_errors_on_a_cpu(tmp_path: Path) -> None:
+    src = make_image(tmp_path / "in.png")
+    result = _run("upscale", src, "--x2", "--precision", "fp16", "--device", "cpu")
+    assert_one_error(result.exit_code, result.stderr, contains="fp16 needs a GPU")
+    if not torch.cuda.is_available():
+        result = _run("upscale", src, "--x2", "--backend", "tensorrt")
+        assert_one_error(result.exit_code, result.stderr, contains="vidrestore[gpu]")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+
+
+def test_bench_measures_every_stage_and_writes_json(tmp_path: Path) -> None:
+    src = make_video(tmp_path / "in.mp4", size=(64, 48), frames=10)
+    out = tmp_path / "bench.json"
+    result = _run("bench", src, "--x2", "--frames", "12", "--size", "48x32", "--backend", "torch",
+                  "--backend", "onnxruntime", "--batch", "2", "--batch", "4", "--json", out)
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(out.read_text())
+    for key in ("machine", "decode_fps", "encode_fps", "infer", "pipeline_fps", "naive_fps", "efficiency",
+                "peak_rss_mb", "peak_gpu_mb"):
+        assert key in data, key
+    assert {"cpu", "gpu", "versions"} <= set(data["machine"])
+    assert data["frames"] == 12 and data["size"] == "48x32"  # the 10-frame input looped to 12
+    assert [(r["backend"], r["batch"]) for r in data["infer"]] == [("torch", 2), ("torch", 4), ("onnxruntime", 2), ("onnxruntime", 4)]
+    assert all(r["fps"] > 0 for r in data["infer"])
+    assert data["pipeline"]["backend"] == "torch" and data["pipeline"]["batch"] == 2
+    assert data["pipeline_fps"] > 0 and data["naive_fps"] > 0 and data["efficiency"] > 0  # speed is measured, not asserted
+    assert data["peak_rss_mb"] > 50
+    assert all(fps > 0 for fps in data["pipeline_stages_fps"].values())
+    assert "| pipeline (torch, batch 2) |" in result.stdout

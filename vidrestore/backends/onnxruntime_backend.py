@@ -1,0 +1,139 @@
+"""ONNX Runtime inference: the CPU execution provider tuned for throughput,
+or the CUDA / TensorRT providers of onnxruntime-gpu with I/O binding.
+
+A model handed over as a PyTorch module is exported in memory (`export.onnx`)
+and the graph is cached on disk under its hash, so the next run starts at once.
+On the CPU the session uses every core for one frame batch at a time (intra-op
+threads, sequential execution) with all graph optimisations; that beats
+running several small sessions side by side for convolution-heavy graphs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from vidrestore.backends import BackendOptions, resolve_device
+from vidrestore.errors import BackendUnavailable, UsageError
+
+
+def available() -> bool:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def gpu_providers() -> list[str]:
+    """The GPU execution providers this onnxruntime build has, fastest first."""
+    if not available():
+        return []
+    import onnxruntime as ort
+
+    have = set(ort.get_available_providers())
+    return [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in have]
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("VIDRESTORE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vidrestore")
+    return Path(base) / "onnx"
+
+
+def _graph(model: nn.Module, channels: int, fp16: bool) -> bytes:
+    """The exported graph, from the on-disk cache when this exact model was exported before."""
+    import hashlib
+
+    from vidrestore.export.onnx import OPSET, onnx_bytes
+
+    digest = hashlib.sha256(f"{type(model).__qualname__}|{channels}|{fp16}|{OPSET}|{torch.__version__}".encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    # What the weights do not pin down (a resampler's scale, a model's options)
+    # shows in its answer to a fixed input.
+    probe = torch.linspace(0, 1, channels * 12 * 16).reshape(1, channels, 12, 16)
+    with torch.no_grad():
+        answer = model.eval().float().cpu()(probe)
+    digest.update(str(tuple(answer.shape)).encode())
+    digest.update(answer.numpy().round(4).tobytes())
+    path = cache_dir() / f"{digest.hexdigest()[:32]}.onnx"
+    if path.is_file():
+        return path.read_bytes()
+    data = onnx_bytes(model, channels, fp16=fp16)
+    try:
+        from vidrestore.io.paths import atomic_output
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(path) as tmp:
+            tmp.write_bytes(data)
+    except OSError:
+        pass  # a read-only home: export again next time
+    return data
+
+
+def _channels(model: nn.Module) -> int:
+    if hasattr(model, "input_channels"):  # set by models.build_model
+        return int(model.input_channels)
+    first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if first is None:
+        return int(getattr(model, "channels", 1))
+    return first.in_channels
+
+
+class OnnxRuntimeBackend:
+    name = "onnxruntime"
+
+    def __init__(self, model: nn.Module | bytes, options: BackendOptions, *, channels: int | None = None) -> None:
+        if not available():
+            raise BackendUnavailable("--backend onnxruntime needs onnx and onnxruntime: pip install 'vidrestore[onnx]'")
+        import onnxruntime as ort
+
+        self.device = resolve_device(options.device)
+        if options.precision == "bf16":
+            raise UsageError("ONNX Runtime runs fp32 or fp16 graphs; bf16 is for --backend torch")
+        if self.device == "cpu" and options.precision != "fp32":
+            raise UsageError(f"ONNX Runtime on a CPU runs fp32 only; {options.precision} needs a GPU")
+        providers = ["CPUExecutionProvider"]
+        if self.device == "cuda":
+            gpu = gpu_providers()
+            if not gpu:
+                raise BackendUnavailable("--backend onnxruntime on a GPU needs onnxruntime-gpu (pip install 'vidrestore[gpu]'); "
+                                         "this onnxruntime has only the CPU provider")
+            providers = gpu + providers
+        if isinstance(model, nn.Module):
+            data = _graph(model, channels or _channels(model), options.precision == "fp16")
+        else:
+            data = model
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.intra_op_num_threads = options.threads or torch.get_num_threads()
+        so.log_severity_level = 3
+        self.session = ort.InferenceSession(data, sess_options=so, providers=providers)
+        self.provider = self.session.get_providers()[0]
+        self.input = self.session.get_inputs()[0].name
+        self.output = self.session.get_outputs()[0].name
+
+    def run(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.device == "cuda":
+            return self.run_cuda(batch.to("cuda", non_blocking=True)).cpu()
+        x = np.ascontiguousarray(batch.detach().float().numpy())
+        return torch.from_numpy(self.session.run([self.output], {self.input: x})[0])
+
+    def run_cuda(self, batch: torch.Tensor) -> torch.Tensor:
+        """CUDA tensor in, CUDA tensor out: I/O binding, no trip through host memory."""
+        x = batch.detach().float().contiguous()
+        binding = self.session.io_binding()
+        binding.bind_input(self.input, "cuda", x.device.index or 0, np.float32, tuple(x.shape), x.data_ptr())
+        binding.bind_output(self.output, "cuda", x.device.index or 0)
+        torch.cuda.current_stream(x.device).synchronize()  # the input must be written before ORT reads it
+        self.session.run_with_iobinding(binding)
+        out = binding.get_outputs()[0]
+        return torch.from_dlpack(out.to_dlpack()) if hasattr(out, "to_dlpack") else torch.from_numpy(out.numpy()).to(x.device)

@@ -1,0 +1,69 @@
+"""`vidrestore bench`: how fast each stage runs alone, and how close the pipeline comes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from vidrestore.cli import user_errors
+from vidrestore.cli.options import scale_options
+
+
+def _size(value: str | None) -> tuple[int, int] | None:
+    from vidrestore.errors import UsageError
+
+    if value is None:
+        return None
+    try:
+        w, h = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--size {value!r}: expected WxH, e.g. 640x360") from None
+    if w < 16 or h < 16 or w % 2 or h % 2:
+        raise UsageError(f"--size {value}: width and height must be even and at least 16")
+    return w, h
+
+
+@click.command(short_help="Measure decode, inference, encode and the pipeline.")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("--model", default="espcn", show_default=True, help="Model name (see `vidrestore models`).")
+@click.option("--backend", "backends", multiple=True, type=click.Choice(["auto", "torch", "onnxruntime", "tensorrt"]),
+              help="Backend to time; repeatable. Default: auto. The first that runs drives the pipeline.")
+@click.option("--precision", "precisions", multiple=True, type=click.Choice(["fp32", "fp16", "bf16"]),
+              help="Precision to time; repeatable. Default: fp32.")
+@click.option("--batch", "batch_sizes", multiple=True, type=click.IntRange(1, 256), help="Batch size to time; repeatable. Default: 4.")
+@click.option("--frames", type=click.IntRange(1, None), default=100, show_default=True,
+              help="Frames to run (a short input is looped).")
+@click.option("--size", help="Scale the frames to WxH first (e.g. 640x360 for 360p).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--codec", default="libx264", show_default=True, help="Encoder, as for the processing commands.")
+@click.option("--crf", type=int, help="Encoder quality, as for the processing commands.")
+@click.option("--preset", help="Encoder preset (default: the encoder's default in the processing commands, medium for x264).")
+@click.option("--no-naive", is_flag=True, help="Skip the naive one-frame-at-a-time loop.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the results as JSON here.")
+@click.option("--record", is_flag=True, help="Also keep the JSON and a markdown table in bench/results/.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@user_errors
+@scale_options("Benchmark the x{n} model.", required=False)
+def bench(input_path: Path, model: str, backends: tuple[str, ...], precisions: tuple[str, ...], batch_sizes: tuple[int, ...],
+          frames: int, size: str | None, device: str, codec: str, crf: int | None, preset: str | None, no_naive: bool, json_path: Path | None, record: bool,
+          scale: int | None, debug: bool) -> None:
+    """Measure, in one run on INPUT: decode alone; inference alone for every
+    backend, precision and batch asked for; encode alone; the overlapped
+    pipeline end to end; and a naive one-frame loop. Prints a table, and the
+    pipeline's efficiency: its fps over the slowest stage's fps alone."""
+    from vidrestore.bench.pipeline import BenchConfig, run_bench, save, table
+    from vidrestore.io.encode import EncodeOptions
+    from vidrestore.io.probe import check_readable_file
+    from vidrestore.models import get_spec
+
+    check_readable_file(input_path)
+    spec = get_spec(model)
+    config = BenchConfig(model=model, scale=scale or spec.scales[0], backends=backends or ("auto",),
+                         precisions=precisions or ("fp32",), batches=batch_sizes or (4,), frames=frames,
+                         size=_size(size), device=device, naive=not no_naive,
+                         encode=EncodeOptions(codec=codec, crf=crf, preset=preset))
+    result = run_bench(input_path, config, log=lambda line: click.echo(line, err=True))
+    click.echo("\n".join(table(result)))
+    for path in save(result, json_path, record):
+        click.echo(f"wrote {path}", err=True)
