@@ -476,8 +476,17 @@ class Trainer:
         if writer is not None:
             writer.close()
         if self.dist.world > 1:
+            import gc
+
             import torch.distributed as dist
 
+            # DDP's reducer can hold Gloo work objects that reference tensors; freed at
+            # interpreter exit, after the process group, they abort the process
+            # ("terminate called without an active exception"). Free them first.
+            self.model = _unwrap(self.model)
+            if self.disc is not None:
+                self.disc = _unwrap(self.disc)
+            gc.collect()
             dist.barrier()
             dist.destroy_process_group()
         return summary
