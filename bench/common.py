@@ -1,4 +1,4 @@
-"""What every benchmark shares: the three timings, the machine line and the record in bench/results/."""
+"""What every benchmark shares: the test clip, the timings, the machine line and the record in bench/results/."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import torch
 
+from vidrestore.backends import cpu_name
 from vidrestore.errors import InputError
 from vidrestore.io.decode import Decoder
 from vidrestore.io.encode import EncodeOptions
 from vidrestore.pipeline.progress import Progress
-from vidrestore.pipeline.runner import RunOptions, Stop, batches, run_video
+from vidrestore.pipeline.runner import RunOptions, RunReport, Stop, batches, run_video
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -25,8 +27,6 @@ RESULTS = Path(__file__).parent / "results"
 def make_clip(src: Path, dst: Path, size: tuple[int, int] | None, frames: int) -> None:
     """`frames` frames of `src` at `size` (default: its own) as a 25 fps libx264
     clip (ultrafast, CRF 16); a short input is played again from the start."""
-    import av
-
     with av.open(str(dst), "w") as out:
         stream = out.add_stream("libx264", rate=25)
         stream.pix_fmt = "yuv420p"
@@ -50,44 +50,67 @@ def make_clip(src: Path, dst: Path, size: tuple[int, int] | None, frames: int) -
         out.mux(stream.encode(None))
 
 
-def decode_fps(info) -> tuple[float, list]:
-    """Frames per second of decoding alone, and the decoded batches for the other timings."""
+def decode_fps(info, batch: int = 4, limit: int | None = None) -> tuple[float, list]:
+    """Frames per second of decoding alone (the first `limit` frames, or all), and
+    the decoded batches for the other timings."""
     started = time.perf_counter()
-    decoded = list(batches(Decoder(info), 4))
-    frames = sum(len(b) for b in decoded)
+    decoded, frames = [], 0
+    for b in batches(Decoder(info), batch):
+        decoded.append(b)
+        frames += len(b)
+        if limit is not None and frames >= limit:
+            break
     return frames / (time.perf_counter() - started), decoded
 
 
-def process_fps(processor, decoded: list) -> float:
-    """Frames per second of the processor alone on already decoded batches (after one warm-up batch)."""
+def process_all(processor, decoded: list) -> tuple[float, list]:
+    """Frames per second of the processor alone on already decoded batches (after
+    one warm-up batch), and its output batches."""
     processor.process(decoded[0])
     started = time.perf_counter()
-    for batch in decoded:
-        processor.process(batch)
-    return sum(len(b) for b in decoded) / (time.perf_counter() - started)
+    outputs = [processor.process(batch) for batch in decoded]
+    return sum(len(b) for b in decoded) / (time.perf_counter() - started), outputs
+
+
+def process_fps(processor, decoded: list) -> float:
+    return process_all(processor, decoded)[0]
+
+
+def pipeline_run(info, processor, batch: int, encode: EncodeOptions | None = None) -> tuple[float, RunReport]:
+    """Frames per second of the whole pipeline (decode, process, encode, mux), and its report."""
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        report = run_video(info, Path(tmp) / "out.mp4", processor, encode or EncodeOptions(), RunOptions(batch=batch),
+                           stop=Stop(), progress=Progress(0, enabled=False))
+        return report.frames_out / (time.perf_counter() - started), report
 
 
 def end_to_end_fps(info, processor, batch: int) -> float:
-    """Frames per second of the whole pipeline: decode, process, libx264 encode, mux."""
-    with tempfile.TemporaryDirectory() as tmp:
-        started = time.perf_counter()
-        report = run_video(info, Path(tmp) / "out.mp4", processor, EncodeOptions(), RunOptions(batch=batch),
-                           stop=Stop(), progress=Progress(0, enabled=False))
-        return report.frames_out / (time.perf_counter() - started)
+    """Frames per second of the whole pipeline with libx264 at its defaults."""
+    return pipeline_run(info, processor, batch)[0]
 
 
 def machine() -> dict[str, Any]:
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch": torch.__version__,
-            "threads": torch.get_num_threads()}
+    versions = {"python": platform.python_version(), "torch": torch.__version__, "av": av.__version__}
+    for name in ("onnxruntime", "tensorrt"):
+        try:
+            versions[name] = __import__(name).__version__
+        except ImportError:
+            pass
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": torch.get_num_threads(), "gpu": gpu, "versions": versions}
 
 
-def record(prefix: str, result: dict[str, Any], title: str, table: list[str], *, keep: bool = True) -> None:
-    """Print the table and, if `keep`, store it with the JSON result as bench/results/PREFIX-STAMP.{json,md}."""
+def record(prefix: str, result: dict[str, Any], title: str, table: list[str], *, keep: bool = True) -> list[Path]:
+    """Print the table and, if `keep`, store it with the JSON result as
+    bench/results/PREFIX-STAMP.{json,md}; returns the files written."""
     print(title)
     print("\n".join(table))
     if not keep:
-        return
+        return []
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    (RESULTS / f"{prefix}-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / f"{prefix}-{stamp}.md").write_text(title + "\n\n" + "\n".join(table) + "\n")
+    paths = [RESULTS / f"{prefix}-{stamp}.json", RESULTS / f"{prefix}-{stamp}.md"]
+    paths[0].write_text(json.dumps(result, indent=2) + "\n")
+    paths[1].write_text(title + "\n\n" + "\n".join(table) + "\n")
+    return paths

@@ -18,7 +18,6 @@ cover the whole run.
 from __future__ import annotations
 
 import json
-import platform
 import resource
 import tempfile
 import time
@@ -31,15 +30,15 @@ import numpy as np
 import torch
 
 from vidrestore.backends import open_backend
-from vidrestore.bench.common import RESULTS, make_clip
+from vidrestore.bench.common import decode_fps as decode_rate
+from vidrestore.bench.common import machine, make_clip, pipeline_run, process_all, record
 from vidrestore.errors import VidrestoreError
 from vidrestore.io.decode import Decoder
-from vidrestore.io.encode import EncodeOptions, VideoEncoder, even_size
+from vidrestore.io.encode import EncodeOptions
 from vidrestore.io.probe import VideoInfo, probe
 from vidrestore.pipeline.frames import FrameBatch
-from vidrestore.pipeline.processor import MODEL_STAGES, planes_to_rgb
-from vidrestore.pipeline.progress import Progress
-from vidrestore.pipeline.runner import RunOptions, Stop, batches, run_video
+from vidrestore.pipeline.processor import MODEL_STAGES, model_input
+from vidrestore.pipeline.runner import batches, encode_batch, open_encoder
 
 
 @dataclass(frozen=True)
@@ -55,30 +54,6 @@ class BenchConfig:
     naive: bool = True
     stage_frames: int = 60  # frames each stage is timed on alone; the pipeline and naive loop run them all
     encode: EncodeOptions = EncodeOptions()  # the commands' default: libx264, CRF 18-ish, preset medium
-
-
-def machine() -> dict[str, Any]:
-    from vidrestore.training.trainer import _cpu_name
-
-    versions = {"python": platform.python_version(), "torch": torch.__version__, "av": av.__version__}
-    for name in ("onnxruntime", "tensorrt"):
-        try:
-            versions[name] = __import__(name).__version__
-        except ImportError:
-            pass
-    import os
-
-    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
-    return {"cpu": _cpu_name(), "cores": os.cpu_count(), "threads": torch.get_num_threads(), "gpu": gpu, "versions": versions}
-
-
-def _model_input(batch: FrameBatch, color: str) -> torch.Tensor:
-    if color == "rgb":
-        return planes_to_rgb(batch)
-    from vidrestore.pipeline.processor import _levels
-
-    black, span, _, _ = _levels(batch.fmt)
-    return (torch.from_numpy(batch.luma.astype(np.float32)).unsqueeze(1) - black) / span
 
 
 def _infer_fps(backend, inputs: list[torch.Tensor]) -> float:
@@ -98,47 +73,31 @@ def _regroup(decoded: list[FrameBatch], size: int) -> list[FrameBatch]:
     return out
 
 
-class _Encoder:
-    """libx264 into a throw-away file, as the pipeline's encode stage does it."""
-
-    def __init__(self, info: VideoInfo, first: FrameBatch, dst: Path, options: EncodeOptions) -> None:
-        self.container = av.open(str(dst), "w")
-        w, h = even_size(*first.size, first.fmt)
-        self.size = (w, h)
-        self.encoder = VideoEncoder(self.container, options, width=w, height=h, fmt=first.fmt,
-                                    time_base=info.time_base, rate=info.rate, color=None, rotation=0, metadata={})
-
-    def encode(self, batch: FrameBatch) -> None:
-        from vidrestore.pipeline.runner import _crop
-
-        self.encoder.encode(_crop(batch, *self.size))
-
-    def close(self) -> None:
-        self.encoder.flush()
-        self.container.close()
-
-
 def _encode_fps(info: VideoInfo, outputs: list[FrameBatch], tmp: Path, options: EncodeOptions) -> float:
+    """libx264 (or `options`) alone on ready output batches, set up as the pipeline's encode stage."""
     started = time.perf_counter()
-    enc = _Encoder(info, outputs[0], tmp / "encode-only.mp4", options)
-    for batch in outputs:
-        enc.encode(batch)
-    enc.close()
+    with av.open(str(tmp / "encode-only.mp4"), "w") as container:
+        encoder = open_encoder(container, options, info, Decoder(info), outputs[0])
+        for batch in outputs:
+            encode_batch(encoder, batch)
+        encoder.flush()
     return sum(len(b) for b in outputs) / (time.perf_counter() - started)
 
 
 def _naive_fps(info: VideoInfo, processor, tmp: Path, options: EncodeOptions) -> float:
+    """One frame at a time: decode it, process it, encode it, in this one thread."""
     started = time.perf_counter()
-    enc = None
     frames = 0
-    for batch in batches(Decoder(info), 1):
-        out = processor.process(batch)
-        if enc is None:
-            enc = _Encoder(info, out, tmp / "naive.mp4", options)
-        enc.encode(out)
-        frames += 1
-    if enc is not None:
-        enc.close()
+    decoder = Decoder(info)
+    with av.open(str(tmp / "naive.mp4"), "w") as container:
+        encoder = None
+        for batch in batches(decoder, 1):
+            out = processor.process(batch)
+            encoder = encoder or open_encoder(container, options, info, decoder, out)
+            encode_batch(encoder, out)
+            frames += 1
+        if encoder is not None:
+            encoder.flush()
     return frames / (time.perf_counter() - started)
 
 
@@ -157,14 +116,8 @@ def run_bench(src: Path, config: BenchConfig, log=print) -> dict[str, Any]:
         info = probe(clip)
         log(f"clip: {info.width}x{info.height}, {config.frames} frames; {config.model} x{config.scale}")
         # The stages alone run on the first frames only, so memory stays flat however long the clip.
-        started = time.perf_counter()
-        decoded = []
-        for batch in batches(Decoder(info), max(config.batches)):
-            decoded.append(batch)
-            if sum(len(b) for b in decoded) >= config.stage_frames:
-                break
+        decode_fps, decoded = decode_rate(info, max(config.batches), config.stage_frames)
         n_frames = sum(len(b) for b in decoded)
-        decode_fps = n_frames / (time.perf_counter() - started)
         infer: list[dict[str, Any]] = []
         chosen = None  # the first configuration that runs drives the pipeline measurements
         for name in config.backends:
@@ -176,7 +129,7 @@ def run_bench(src: Path, config: BenchConfig, log=print) -> dict[str, Any]:
                     log(f"  {name} {precision}: skipped: {exc}")
                     continue
                 for size in config.batches:
-                    inputs = [_model_input(b, spec.color) for b in _regroup(decoded, size)]
+                    inputs = [model_input(b, spec.color) for b in _regroup(decoded, size)]
                     fps = _infer_fps(backend, inputs)
                     infer.append({"backend": backend.name, "asked": name, "device": backend.device,
                                   "precision": precision, "batch": size, "fps": fps})
@@ -187,18 +140,11 @@ def run_bench(src: Path, config: BenchConfig, log=print) -> dict[str, Any]:
             raise VidrestoreError("no backend/precision asked for can run here: " + "; ".join(r["error"] for r in infer))
         backend, size = chosen
         processor = MODEL_STAGES[spec.color](backend, config.scale)
-        work = _regroup(decoded, size)
-        processor.process(work[0])
-        started = time.perf_counter()
-        outputs = [processor.process(b) for b in work]
-        process_fps = n_frames / (time.perf_counter() - started)
+        process_fps, outputs = process_all(processor, _regroup(decoded, size))
         encode_fps = _encode_fps(info, outputs, tmp, config.encode)
-        del outputs, work, decoded
+        del outputs, decoded
         log(f"  decode {decode_fps:.1f} fps, process {process_fps:.2f} fps, encode {encode_fps:.1f} fps (each alone)")
-        started = time.perf_counter()
-        report = run_video(info, tmp / "pipeline.mp4", processor, config.encode, RunOptions(batch=size),
-                           stop=Stop(), progress=Progress(0, enabled=False))
-        pipeline_fps = report.frames_out / (time.perf_counter() - started)
+        pipeline_fps, report = pipeline_run(info, processor, size, config.encode)
         log(f"  pipeline {pipeline_fps:.2f} fps (stages inside it: {report.stages.line()})")
         naive_fps = _naive_fps(info, processor, tmp, config.encode) if config.naive else None
         if naive_fps is not None:
@@ -250,18 +196,13 @@ def table(result: dict[str, Any]) -> list[str]:
     return rows
 
 
-def save(result: dict[str, Any], json_path: Path | None, record: bool) -> list[Path]:
-    written = []
+def save(result: dict[str, Any], json_path: Path | None, keep: bool) -> list[Path]:
+    """Print the table; write `json_path` if given and, with `keep`, the record in bench/results/."""
+    m = result["machine"]
     title = (f"{result['input']} {result['size']}, {result['frames']} frames, {result['model']} x{result['scale']}; "
-             f"machine: {result['machine']['cpu']} ({result['machine']['cores']} cores), GPU: {result['machine']['gpu']}")
+             f"machine: {m['cpu']} ({m['cores']} cores), GPU: {m['gpu']}")
+    written = record(f"bench-{result['model']}-x{result['scale']}", result, title, table(result), keep=keep)
     if json_path is not None:
         json_path.write_text(json.dumps(result, indent=2) + "\n")
         written.append(json_path)
-    if record:
-        RESULTS.mkdir(exist_ok=True)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        for suffix, text in ((".json", json.dumps(result, indent=2) + "\n"), (".md", title + "\n\n" + "\n".join(table(result)) + "\n")):
-            path = RESULTS / f"bench-{result['model']}-x{result['scale']}-{stamp}{suffix}"
-            path.write_text(text)
-            written.append(path)
     return written

@@ -121,5 +121,30 @@ def export_onnx(model: nn.Module, path: Path, *, channels: int, scale: int, fp16
     return result
 
 
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def cached_onnx(model: nn.Module, channels: int, *, fp16: bool = False) -> tuple[bytes, Path | None]:
+    """`onnx_bytes` of `model`, kept in `cache_dir("onnx")` under a hash of the model:
+    its class, weights, and its answer to a fixed input (which pins down what the
+    weights do not, such as a resampler's scale). Returns the graph and its cache
+    file (None when the cache folder cannot be written)."""
+    from vidrestore.io.paths import atomic_output, cache_dir
+
+    digest = hashlib.sha256(f"{type(model).__qualname__}|{channels}|{fp16}|{OPSET}|{torch.__version__}".encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    probe = torch.linspace(0, 1, channels * 12 * 16).reshape(1, channels, 12, 16)
+    with torch.no_grad():
+        answer = model.eval().float().cpu()(probe)
+    digest.update(str(tuple(answer.shape)).encode())
+    digest.update(answer.numpy().round(4).tobytes())
+    path = cache_dir("onnx") / f"{digest.hexdigest()[:32]}.onnx"
+    if path.is_file():
+        return path.read_bytes(), path
+    data = onnx_bytes(model, channels, fp16=fp16)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(path) as tmp:
+            tmp.write_bytes(data)
+    except OSError:
+        return data, None  # a read-only home: export again next time
+    return data, path

@@ -14,9 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import re
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,11 +81,10 @@ def cache_key(spec: EngineSpec) -> str:
 
 
 def engine_cache_dir() -> Path:
-    """$VIDRESTORE_CACHE, else $XDG_CACHE_HOME/vidrestore, else ~/.cache/vidrestore; then /tensorrt."""
-    if root := os.environ.get("VIDRESTORE_CACHE"):
-        return Path(root) / "tensorrt"
-    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(xdg) / "vidrestore" / "tensorrt"
+    """The engines and timing caches: `vidrestore.io.paths.cache_dir`/tensorrt."""
+    from vidrestore.io.paths import cache_dir
+
+    return cache_dir("tensorrt")
 
 
 def spec_for(
@@ -179,17 +176,11 @@ def _slug(text: str) -> str:
 
 
 def _write_atomic(path: Path, data: bytes | memoryview) -> None:
-    """Write through a temporary file in the same folder, so `path` is whole or absent."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """`path` whole or absent: the project's atomic output (a temporary file beside it, renamed)."""
+    from vidrestore.io.paths import atomic_output
+
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(bytes(data))
 
 
 def _progress_monitor(trt: ModuleType, report: Callable[[str], None], every_s: float = 1.0) -> Any:

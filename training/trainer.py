@@ -19,7 +19,6 @@ import copy
 import json
 import math
 import os
-import platform
 import signal
 import sys
 import time
@@ -32,6 +31,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from vidrestore.backends import cpu_name
 from vidrestore.errors import InputError, Interrupted, UsageError, WeightsError
 from vidrestore.models.registry import MODELS
 from vidrestore.models.weights import build_model, read_weights, save_weights
@@ -126,19 +126,9 @@ def hardware(device: torch.device, world: int) -> str:
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
-        name = _cpu_name()
+        name = cpu_name()
         name = f"{name}, {torch.get_num_threads()} threads"
     return f"{world} x {name}" if world > 1 else name
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "CPU"
 
 
 class EMA:

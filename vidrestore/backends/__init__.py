@@ -92,6 +92,20 @@ def open_backend(name: str, model: nn.Module, device: Device = "auto", precision
     return factory(model, BackendOptions(device, precision, threads))
 
 
+def cpu_name() -> str:
+    """The processor's marketing name (from /proc/cpuinfo on Linux)."""
+    import platform
+    from pathlib import Path
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "CPU"
+
+
 def resolve_device(device: Device) -> str:
     from vidrestore.errors import BackendUnavailable
 

@@ -1,8 +1,8 @@
 """ONNX Runtime inference: the CPU execution provider tuned for throughput,
 or the CUDA / TensorRT providers of onnxruntime-gpu with I/O binding.
 
-A model handed over as a PyTorch module is exported in memory (`export.onnx`)
-and the graph is cached on disk under its hash, so the next run starts at once.
+A model handed over as a PyTorch module is exported (`export.onnx.cached_onnx`,
+which keeps the graph on disk, so the next run starts at once).
 On the CPU the session uses every core for one frame batch at a time (intra-op
 threads, sequential execution) with all graph optimisations; that beats
 running several small sessions side by side for convolution-heavy graphs.
@@ -10,8 +10,6 @@ running several small sessions side by side for convolution-heavy graphs.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,13 +17,13 @@ from torch import nn
 
 from vidrestore.backends import BackendOptions, resolve_device
 from vidrestore.errors import BackendUnavailable, UsageError
+from vidrestore.export.onnx import cached_onnx, require_onnx
 
 
 def available() -> bool:
     try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError:
+        require_onnx()
+    except BackendUnavailable:
         return False
     return True
 
@@ -38,44 +36,6 @@ def gpu_providers() -> list[str]:
 
     have = set(ort.get_available_providers())
     return [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in have]
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("VIDRESTORE_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vidrestore")
-    return Path(base) / "onnx"
-
-
-def _graph(model: nn.Module, channels: int, fp16: bool) -> bytes:
-    """The exported graph, from the on-disk cache when this exact model was exported before."""
-    import hashlib
-
-    from vidrestore.export.onnx import OPSET, onnx_bytes
-
-    digest = hashlib.sha256(f"{type(model).__qualname__}|{channels}|{fp16}|{OPSET}|{torch.__version__}".encode())
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-    # What the weights do not pin down (a resampler's scale, a model's options)
-    # shows in its answer to a fixed input.
-    probe = torch.linspace(0, 1, channels * 12 * 16).reshape(1, channels, 12, 16)
-    with torch.no_grad():
-        answer = model.eval().float().cpu()(probe)
-    digest.update(str(tuple(answer.shape)).encode())
-    digest.update(answer.numpy().round(4).tobytes())
-    path = cache_dir() / f"{digest.hexdigest()[:32]}.onnx"
-    if path.is_file():
-        return path.read_bytes()
-    data = onnx_bytes(model, channels, fp16=fp16)
-    try:
-        from vidrestore.io.paths import atomic_output
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_output(path) as tmp:
-            tmp.write_bytes(data)
-    except OSError:
-        pass  # a read-only home: export again next time
-    return data
 
 
 def _channels(model: nn.Module) -> int:
@@ -91,8 +51,7 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
 
     def __init__(self, model: nn.Module | bytes, options: BackendOptions, *, channels: int | None = None) -> None:
-        if not available():
-            raise BackendUnavailable("--backend onnxruntime needs onnx and onnxruntime: pip install 'vidrestore[onnx]'")
+        require_onnx()
         import onnxruntime as ort
 
         self.device = resolve_device(options.device)
@@ -108,7 +67,7 @@ class OnnxRuntimeBackend:
                                          "this onnxruntime has only the CPU provider")
             providers = gpu + providers
         if isinstance(model, nn.Module):
-            data = _graph(model, channels or _channels(model), options.precision == "fp16")
+            data, _ = cached_onnx(model, channels or _channels(model), fp16=options.precision == "fp16")
         else:
             data = model
         so = ort.SessionOptions()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from vidrestore.errors import BackendUnavailable, UsageError
+from vidrestore.errors import BackendUnavailable, OutputError, UsageError
 
 
 class TensorRTBackend:
@@ -115,21 +115,20 @@ class LazyTensorRT:
         self.scale = 1
 
     def _build(self, batch: torch.Tensor) -> TensorRTBackend:
-        import hashlib
         import sys
 
-        from vidrestore.backends.onnxruntime_backend import _graph
-        from vidrestore.export.tensorrt import build_engine, engine_cache_dir, spec_for
+        from vidrestore.export.onnx import cached_onnx
+        from vidrestore.export.tensorrt import build_engine, spec_for
+        from vidrestore.io.paths import cache_dir
 
         n, c, h, w = batch.shape
         with torch.no_grad():
             probe = self.model.float().cpu()(torch.zeros(1, c, 8, 8))
         self.scale = probe.shape[-1] // 8
-        data = _graph(self.model, c, self.precision == "fp16")
-        onnx_path = engine_cache_dir() / f"{hashlib.sha256(data).hexdigest()[:32]}.onnx"
-        if not onnx_path.is_file():
-            onnx_path.parent.mkdir(parents=True, exist_ok=True)
-            onnx_path.write_bytes(data)
+        _, onnx_path = cached_onnx(self.model, c, fp16=self.precision == "fp16")
+        if onnx_path is None:
+            raise OutputError(f"cannot write the ONNX cache in {cache_dir('onnx')}, which TensorRT builds from; "
+                              "set VIDRESTORE_CACHE to a writable folder")
         engine = build_engine(onnx_path, spec_for(onnx_path, c, w, h, n, self.precision),
                               progress=lambda line: print(line, file=sys.stderr, flush=True))
         return TensorRTBackend(engine, scale=self.scale)

@@ -32,8 +32,8 @@ class TorchBackend:
         for p in self.model.parameters():
             p.requires_grad_(False)
 
-    def run_cuda(self, batch: torch.Tensor) -> torch.Tensor:
-        """Device tensor in, device tensor out (float32)."""
+    def run_device(self, batch: torch.Tensor) -> torch.Tensor:
+        """The batch on the backend's device in, the result there out (float32)."""
         x = batch.to(self.device, self.dtype, non_blocking=True)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -41,4 +41,4 @@ class TorchBackend:
             return self.model(x).float()
 
     def run(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.run_cuda(batch).cpu()
+        return self.run_device(batch).cpu()

@@ -52,7 +52,7 @@ def bench(input_path: Path, model: str, backends: tuple[str, ...], precisions: t
     backend, precision and batch asked for; encode alone; the overlapped
     pipeline end to end; and a naive one-frame loop. Prints a table, and the
     pipeline's efficiency: its fps over the slowest stage's fps alone."""
-    from vidrestore.bench.pipeline import BenchConfig, run_bench, save, table
+    from vidrestore.bench.pipeline import BenchConfig, run_bench, save
     from vidrestore.io.encode import EncodeOptions
     from vidrestore.io.probe import check_readable_file
     from vidrestore.models import get_spec
@@ -64,6 +64,5 @@ def bench(input_path: Path, model: str, backends: tuple[str, ...], precisions: t
                          size=_size(size), device=device, naive=not no_naive,
                          encode=EncodeOptions(codec=codec, crf=crf, preset=preset))
     result = run_bench(input_path, config, log=lambda line: click.echo(line, err=True))
-    click.echo("\n".join(table(result)))
     for path in save(result, json_path, record):
         click.echo(f"wrote {path}", err=True)

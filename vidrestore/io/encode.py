@@ -142,6 +142,7 @@ class VideoEncoder:
     ) -> None:
         self.container = container
         self.fmt = fmt
+        self.size = (width, height)
         self.pix_fmt = choose_pix_fmt(options.codec, fmt)
         if self.pix_fmt != fmt.pix_fmt:
             log.warning("%s cannot encode %s; writing %s", options.codec, fmt.pix_fmt, self.pix_fmt)

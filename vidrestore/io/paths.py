@@ -23,6 +23,14 @@ CONTAINERS: dict[str, str] = {
 VIDEO_SUFFIXES = frozenset(CONTAINERS) | {".flv", ".wmv", ".mpg", ".mpeg", ".m2ts", ".3gp", ".ogv", ".y4m"}
 
 
+def cache_dir(kind: str) -> Path:
+    """Where vidrestore keeps `kind` ("onnx", "tensorrt") between runs: $VIDRESTORE_CACHE,
+    else $XDG_CACHE_HOME/vidrestore, else ~/.cache/vidrestore (an empty variable counts as unset)."""
+    if root := os.environ.get("VIDRESTORE_CACHE"):
+        return Path(root) / kind
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vidrestore" / kind
+
+
 def default_output(src: Path, tag: str, *, video: bool = True) -> Path:
     """in.mp4 -> in.x3.mp4 beside it; a folder -> folder.x3.
 

@@ -65,6 +65,17 @@ def subsample_chroma(chroma: torch.Tensor, fmt: PlaneFormat) -> torch.Tensor:
     return imresize(chroma, size, kernel="bicubic", shift=(0.0, shift))
 
 
+def luma_input(batch: FrameBatch) -> torch.Tensor:
+    """(N, 1, H, W) Y' in [0, 1]: what the Y-channel models take."""
+    black, span, _, _ = _levels(batch.fmt)
+    return (torch.from_numpy(batch.luma.astype(np.float32)).unsqueeze(1) - black) / span
+
+
+def model_input(batch: FrameBatch, color: str) -> torch.Tensor:
+    """What a model of `color` ("y" or "rgb", `ModelSpec.color`) takes from `batch`."""
+    return luma_input(batch) if color == "y" else planes_to_rgb(batch)
+
+
 def planes_to_rgb(batch: FrameBatch) -> torch.Tensor:
     """(N, 3, H, W) R'G'B' in [0, 1]: chroma upsampled to the luma size, then the
     batch's own matrix and range undone."""
@@ -106,9 +117,7 @@ class SuperResolution(_ModelStage):
     def process(self, batch: FrameBatch) -> FrameBatch:
         fmt = batch.fmt
         black, span, _, _ = _levels(fmt)
-        luma = torch.from_numpy(batch.luma.astype(np.float32)).unsqueeze(1)
-        luma = (luma - black) / span
-        out = self.backend.run(luma).squeeze(1)
+        out = self.backend.run(luma_input(batch)).squeeze(1)
         out = out * span + black
         chroma = torch.from_numpy(batch.chroma.astype(np.float32))
         h, w = out.shape[-2:]

@@ -71,9 +71,6 @@ class StageTimes:
         t = self.seconds[stage]
         return self.frames[stage] / t if t > 0 else 0.0
 
-    def slowest(self) -> str:
-        return min(STAGES, key=lambda s: self.fps(s) if self.frames[s] else float("inf"))
-
     def line(self) -> str:
         return " | ".join(f"{s} {self.fps(s):.1f}" for s in STAGES if self.frames[s]) + " fps"
 
@@ -229,30 +226,18 @@ def _encode(
         for key, value in info.tags:
             output.metadata[key] = value
         w, h = first.size
-        ew, eh = even_size(w, h, first.fmt)
+        encoder = open_encoder(output, options, info, decoder, first)
+        ew, eh = encoder.size
         if (ew, eh) != (w, h):
             log.warning("output %dx%d is cropped to %dx%d: %s needs even dimensions", w, h, ew, eh, first.fmt.pix_fmt)
         report.cropped = (w - ew, h - eh)
         report.out_size = (ew, eh)
-        encoder = VideoEncoder(
-            output,
-            options,
-            width=ew,
-            height=eh,
-            fmt=first.fmt,
-            time_base=info.time_base,
-            rate=info.rate,
-            color=decoder.color,
-            rotation=decoder.rotation,
-            metadata=dict(info.video_tags),
-        )
         copier = StreamCopier(info.path, output, video_index=info.index, start=run.start, end=run.end)
         try:
             batch = first
             while batch is not _DONE:
                 t = time.perf_counter()
-                batch = _crop(batch, ew, eh)
-                encoder.encode(batch)
+                encode_batch(encoder, batch)
                 copier.mux_until(float(batch.pts[-1] * info.time_base))
                 report.stages.add("encode", time.perf_counter() - t, len(batch))
                 progress.update(len(batch))
@@ -267,6 +252,20 @@ def _encode(
             copier.close()
         report.frames_out = encoder.frames
         report.streams = copier.report
+
+
+def open_encoder(output: av.container.OutputContainer, options: EncodeOptions, info: VideoInfo, decoder: Decoder,
+                 first: FrameBatch) -> VideoEncoder:
+    """The video stream for frames like `first`: its size rounded down to what the
+    pixel format allows, the source's timing, colour tags, rotation and stream tags."""
+    ew, eh = even_size(*first.size, first.fmt)
+    return VideoEncoder(output, options, width=ew, height=eh, fmt=first.fmt, time_base=info.time_base, rate=info.rate,
+                        color=decoder.color, rotation=decoder.rotation, metadata=dict(info.video_tags))
+
+
+def encode_batch(encoder: VideoEncoder, batch: FrameBatch) -> None:
+    """Encode `batch`, cropped to the encoder's size."""
+    encoder.encode(_crop(batch, *encoder.size))
 
 
 def _crop(batch: FrameBatch, width: int, height: int) -> FrameBatch:
