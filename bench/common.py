@@ -63,10 +63,29 @@ def decode_fps(info, batch: int = 4, limit: int | None = None) -> tuple[float, l
     return frames / (time.perf_counter() - started), decoded
 
 
-def process_all(processor, decoded: list) -> tuple[float, list]:
+class CpuMeter:
+    """CPU time (user + system, every thread of this process) spent inside the block."""
+
+    def __enter__(self) -> "CpuMeter":
+        self._start = _cpu_seconds()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = _cpu_seconds() - self._start
+
+    def ms_per(self, frames: int) -> float:
+        return 1000.0 * self.seconds / max(frames, 1)
+
+
+def _cpu_seconds() -> float:
+    return time.process_time()  # CLOCK_PROCESS_CPUTIME_ID: every thread, nanosecond resolution (os.times ticks at 10 ms)
+
+
+def process_all(processor, decoded: list, *, warm: bool = True) -> tuple[float, list]:
     """Frames per second of the processor alone on already decoded batches (after
-    one warm-up batch), and its output batches."""
-    processor.process(decoded[0])
+    one warm-up batch unless `warm` is False), and its output batches."""
+    if warm:
+        processor.process(decoded[0])
     started = time.perf_counter()
     outputs = [processor.process(batch) for batch in decoded]
     return sum(len(b) for b in decoded) / (time.perf_counter() - started), outputs

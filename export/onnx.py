@@ -123,12 +123,15 @@ def export_onnx(model: nn.Module, path: Path, *, channels: int, scale: int, fp16
 
 def cached_onnx(model: nn.Module, channels: int, *, fp16: bool = False) -> tuple[bytes, Path | None]:
     """`onnx_bytes` of `model`, kept in `cache_dir("onnx")` under a hash of the model:
-    its class, weights, and its answer to a fixed input (which pins down what the
+    its class, weights, vidrestore's version, and its answer to a fixed input (which pins down what the
     weights do not, such as a resampler's scale). Returns the graph and its cache
     file (None when the cache folder cannot be written)."""
     from vidrestore.io.paths import atomic_output, cache_dir
 
-    digest = hashlib.sha256(f"{type(model).__qualname__}|{channels}|{fp16}|{OPSET}|{torch.__version__}".encode())
+    from vidrestore import __version__
+
+    # The version too: a release may trace the same function into a better graph.
+    digest = hashlib.sha256(f"{type(model).__qualname__}|{channels}|{fp16}|{OPSET}|{torch.__version__}|{__version__}".encode())
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())

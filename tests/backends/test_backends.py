@@ -110,5 +110,30 @@ def test_bench_measures_every_stage_and_writes_json(tmp_path: Path) -> None:
     assert data["pipeline"]["backend"] == "torch" and data["pipeline"]["batch"] == 2
     assert data["pipeline_fps"] > 0 and data["naive_fps"] > 0 and data["efficiency"] > 0  # speed is measured, not asserted
     assert data["peak_rss_mb"] > 50
+    cpu = data["cpu_ms_per_frame"]
+    assert set(cpu) == {"decode", "process", "encode", "pipeline", "naive"} and all(v > 0 for v in cpu.values())
+    assert data["cpu_ceiling_fps"] == pytest.approx(data["machine"]["cores"] * 1000 / (cpu["decode"] + cpu["process"] + cpu["encode"]))
+    assert data["of_cpu_ceiling"] == pytest.approx(data["pipeline_fps"] / data["cpu_ceiling_fps"])
+    assert data["other_encoders"] == ([] if not torch.cuda.is_available() else data["other_encoders"])
     assert all(fps > 0 for fps in data["pipeline_stages_fps"].values())
     assert "| pipeline (torch, batch 2) |" in result.stdout
+
+
+def test_torch_compile_matches_eager_and_pads_the_last_batch() -> None:
+    model = build_model(get_spec("espcn"), 3)
+    eager = open_backend("torch", model, "cpu")
+    compiled = open_backend("torch-compile", model, "cpu")
+    assert compiled.name == "torch-compile"
+    x = torch.rand(3, 1, 24, 40, generator=torch.Generator().manual_seed(5))
+    assert float((compiled.run(x) - eager.run(x)).abs().max()) < PARITY
+    # The shorter last batch of a video runs padded to the compiled batch, cut back to its own frames.
+    tail = compiled.run(x[:2])
+    assert tail.shape == (2, 1, 72, 120) and compiled._shape == (3, 1, 24, 40)
+    assert float((tail - eager.run(x[:2])).abs().max()) < PARITY
+
+
+def test_the_cli_offers_exactly_the_backends_there_are() -> None:
+    from vidrestore.backends import BACKEND_NAMES, BACKENDS
+    from vidrestore.cli.options import BACKEND_NAMES as offered
+
+    assert offered == BACKEND_NAMES and set(BACKEND_NAMES) == {"auto", *BACKENDS}

@@ -94,6 +94,8 @@ class PixelLimited:
             raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {h * w * 4} bytes")
         return self.inner.run(batch)
 
+    run_device = run
+
 
 def test_out_of_memory_shrinks_the_tile_once_and_keeps_it(caplog):
     x = frames(2, 1, 100, 140)
@@ -132,6 +134,8 @@ def test_other_errors_are_not_retried():
 
         def run(self, batch: torch.Tensor) -> torch.Tensor:
             raise RuntimeError("Given groups=1, weight of size [64, 3, 3, 3], expected input to have 3 channels")
+
+        run_device = run
 
     backend = TiledBackend(Broken(), scale=2)
     with pytest.raises(RuntimeError, match="expected input"):

@@ -17,7 +17,7 @@ from vidrestore.errors import UsageError
 
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["fp32", "fp16", "bf16"]
-BACKEND_NAMES = ("auto", "torch", "onnxruntime", "tensorrt")
+BACKEND_NAMES = ("auto", "torch", "torch-compile", "onnxruntime", "tensorrt")
 PRECISIONS = ("fp32", "fp16", "bf16")
 
 
@@ -36,11 +36,23 @@ class Backend(Protocol):
         """Float NCHW in [0, 1] (roughly) in, float NCHW out, on the CPU."""
         ...
 
+    def run_device(self, batch: torch.Tensor) -> torch.Tensor:
+        """The same with both ends on the backend's device, ordered on the current
+        CUDA stream there: what the pipeline's staging (`pipeline.staging`) calls.
+        The result is a new tensor the caller may change in place."""
+        ...
+
 
 def _torch(model: nn.Module, options: BackendOptions) -> Backend:
     from vidrestore.backends.torch_backend import TorchBackend
 
     return TorchBackend(model, device=options.device, precision=options.precision)
+
+
+def _torch_compile(model: nn.Module, options: BackendOptions) -> Backend:
+    from vidrestore.backends.torch_backend import TorchBackend
+
+    return TorchBackend(model, device=options.device, precision=options.precision, compile=True)
 
 
 def _onnxruntime(model: nn.Module, options: BackendOptions) -> Backend:
@@ -57,6 +69,7 @@ def _tensorrt(model: nn.Module, options: BackendOptions) -> Backend:
 
 BACKENDS: dict[str, Callable[[nn.Module, BackendOptions], Backend]] = {
     "torch": _torch,
+    "torch-compile": _torch_compile,
     "onnxruntime": _onnxruntime,
     "tensorrt": _tensorrt,
 }

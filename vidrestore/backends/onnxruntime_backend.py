@@ -74,6 +74,10 @@ class OnnxRuntimeBackend:
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.intra_op_num_threads = options.threads or torch.get_num_threads()
+        # Idle worker threads sleep instead of spinning: in the pipeline the cores they
+        # would burn belong to the colour conversions and the encoder (measured on
+        # 2 cores: the processor alone 10.3 -> 11.3 fps, the pipeline 6.0 -> 6.3 fps).
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         so.log_severity_level = 3
         self.session = ort.InferenceSession(data, sess_options=so, providers=providers)
         self.provider = self.session.get_providers()[0]
@@ -85,6 +89,10 @@ class OnnxRuntimeBackend:
             return self.run_cuda(batch.to("cuda", non_blocking=True)).cpu()
         x = np.ascontiguousarray(batch.detach().float().numpy())
         return torch.from_numpy(self.session.run([self.output], {self.input: x})[0])
+
+    def run_device(self, batch: torch.Tensor) -> torch.Tensor:
+        """A batch on the backend's device in, float32 out there."""
+        return self.run_cuda(batch) if self.device == "cuda" else self.run(batch)
 
     def run_cuda(self, batch: torch.Tensor) -> torch.Tensor:
         """CUDA tensor in, CUDA tensor out: I/O binding, no trip through host memory."""

@@ -85,6 +85,10 @@ class TensorRTBackend:
         caller.wait_stream(self._stream)
         return out
 
+    def run_device(self, batch: torch.Tensor) -> torch.Tensor:
+        """A CUDA batch in, float32 CUDA batch out, ordered on the caller's stream."""
+        return self.run_cuda(batch).float()
+
 
 def require_tensorrt() -> None:
     try:
@@ -142,3 +146,6 @@ class LazyTensorRT:
         if self.engine is None:
             self.engine = self._build(batch)
         return self.engine.run_cuda(batch)
+
+    def run_device(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.run_cuda(batch).float()

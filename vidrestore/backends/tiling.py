@@ -88,7 +88,8 @@ def run_tiled(run: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor, 
                                  f"x{scale} needs {expected}")
             if out is None:
                 out = piece.new_zeros(*piece.shape[:-2], h * scale, w * scale)
-            out[..., top * scale : bottom * scale, left * scale : right * scale] += piece * (wy[:, None] * wx[None, :])
+            weight = (wy[:, None] * wx[None, :]).to(piece.device)
+            out[..., top * scale : bottom * scale, left * scale : right * scale] += piece * weight
     assert out is not None  # at least two tiles ran
     return out
 
@@ -123,9 +124,15 @@ class TiledBackend:
         self.overlap = overlap
 
     def run(self, batch: torch.Tensor) -> torch.Tensor:
+        return self._retrying(self.backend.run, batch)
+
+    def run_device(self, batch: torch.Tensor) -> torch.Tensor:
+        return self._retrying(self.backend.run_device, batch)
+
+    def _retrying(self, run: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor) -> torch.Tensor:
         while True:
             try:
-                return self._run_once(batch)
+                return self._run_once(run, batch)
             except Exception as exc:
                 if not is_out_of_memory(exc):
                     raise
@@ -134,11 +141,11 @@ class TiledBackend:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
 
-    def _run_once(self, batch: torch.Tensor) -> torch.Tensor:
+    def _run_once(self, run: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor) -> torch.Tensor:
         if self.tile is None:
-            return self.backend.run(batch)
+            return run(batch)
         overlap = min(self.overlap, self.tile - 1)  # a shrunk tile may be smaller than the overlap
-        return run_tiled(self.backend.run, batch, scale=self.scale, tile=self.tile, overlap=overlap)
+        return run_tiled(run, batch, scale=self.scale, tile=self.tile, overlap=overlap)
 
     def _shrink(self, h: int, w: int, exc: BaseException) -> None:
         current = min(self.tile or max(h, w), max(h, w))

@@ -7,27 +7,13 @@ from pathlib import Path
 import click
 
 from vidrestore.cli import user_errors
-from vidrestore.cli.options import scale_options
-
-
-def _size(value: str | None) -> tuple[int, int] | None:
-    from vidrestore.errors import UsageError
-
-    if value is None:
-        return None
-    try:
-        w, h = (int(v) for v in value.lower().split("x"))
-    except ValueError:
-        raise UsageError(f"--size {value!r}: expected WxH, e.g. 640x360") from None
-    if w < 16 or h < 16 or w % 2 or h % 2:
-        raise UsageError(f"--size {value}: width and height must be even and at least 16")
-    return w, h
+from vidrestore.cli.options import BACKEND_NAMES, parse_size, scale_options
 
 
 @click.command(short_help="Measure decode, inference, encode and the pipeline.")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("--model", default="espcn", show_default=True, help="Model name (see `vidrestore models`).")
-@click.option("--backend", "backends", multiple=True, type=click.Choice(["auto", "torch", "onnxruntime", "tensorrt"]),
+@click.option("--backend", "backends", multiple=True, type=click.Choice(BACKEND_NAMES),
               help="Backend to time; repeatable. Default: auto. The first that runs drives the pipeline.")
 @click.option("--precision", "precisions", multiple=True, type=click.Choice(["fp32", "fp16", "bf16"]),
               help="Precision to time; repeatable. Default: fp32.")
@@ -61,7 +47,7 @@ def bench(input_path: Path, model: str, backends: tuple[str, ...], precisions: t
     spec = get_spec(model)
     config = BenchConfig(model=model, scale=scale or spec.scales[0], backends=backends or ("auto",),
                          precisions=precisions or ("fp32",), batches=batch_sizes or (4,), frames=frames,
-                         size=_size(size), device=device, naive=not no_naive,
+                         size=parse_size(size), device=device, naive=not no_naive,
                          encode=EncodeOptions(codec=codec, crf=crf, preset=preset))
     result = run_bench(input_path, config, log=lambda line: click.echo(line, err=True))
     for path in save(result, json_path, record):

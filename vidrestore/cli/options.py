@@ -11,6 +11,10 @@ import click
 
 from vidrestore.errors import UsageError
 
+# vidrestore.backends.BACKEND_NAMES, spelled out here: importing that module imports torch,
+# which `--help` should not wait for (tests/cli check the two agree).
+BACKEND_NAMES = ("auto", "torch", "torch-compile", "onnxruntime", "tensorrt")
+
 if TYPE_CHECKING:
     from vidrestore.io.encode import EncodeOptions
 
@@ -52,6 +56,19 @@ def scale_options(help_template: str, *, required: bool = True) -> Callable[[F],
     return decorate
 
 
+def parse_size(value: str | None) -> tuple[int, int] | None:
+    """`--size WxH` as (width, height): even, at least 16."""
+    if value is None:
+        return None
+    try:
+        w, h = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--size {value!r}: expected WxH, e.g. 640x360") from None
+    if w < 16 or h < 16 or w % 2 or h % 2:
+        raise UsageError(f"--size {value}: width and height must be even and at least 16")
+    return w, h
+
+
 @dataclass(frozen=True)
 class Processing:
     """Where and how a processing command writes: built once from the shared options."""
@@ -87,7 +104,7 @@ def processing_options(func: F) -> F:
         click.option("-o", "--output", type=click.Path(path_type=Path),
                      help="Output file, or folder for a folder input. Default: beside the input, tagged (in.x3.mp4, in.deblur.mp4, ...)."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
-        click.option("--backend", type=click.Choice(["auto", "torch", "onnxruntime", "tensorrt"]), default="auto",
+        click.option("--backend", type=click.Choice(BACKEND_NAMES), default="auto",
                      show_default=True, help="Inference runtime; auto takes the fastest installed one and says which."),
         click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True,
                      help="Arithmetic precision of the model (fp16/bf16 are for GPUs)."),

