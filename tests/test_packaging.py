@@ -60,6 +60,7 @@ def test_wheel_holds_every_module_weights_file_and_recipe(wheel: Path) -> None:
         expected |= {f"{prefix}/{p.name}" for p in folder.glob("*.py")}
     expected |= {f"vidrestore/models/weights/{p.name}" for p in (ROOT / "vidrestore/models/weights").glob("*.safetensors")}
     expected |= {f"vidrestore/training/recipes/{p.name}" for p in (ROOT / "training/recipes").glob("*.toml")}
+    expected.add("vidrestore/live/page.html")
     assert len(expected) > 60
     assert sorted(expected - names) == []
 

@@ -81,6 +81,7 @@ def _register() -> None:
     from vidrestore.cli.enhance import enhance
     from vidrestore.cli.eval import eval_command
     from vidrestore.cli.export import export
+    from vidrestore.cli.live import live
     from vidrestore.cli.models import models
     from vidrestore.cli.restore import restore
     from vidrestore.cli.train import train
@@ -97,6 +98,7 @@ def _register() -> None:
     cli.add_command(train)
     cli.add_command(export)
     cli.add_command(bench)
+    cli.add_command(live)
 
 
 _register()

@@ -1,0 +1,104 @@
+"""`vidrestore live --sink webrtc` end to end in a real headless Chromium.
+
+Chromium's fake camera plays a y4m file this test writes; the page sends it,
+the command (a real process) enhances it with ESPCN x2, and the page reports
+what it receives. Needs Debian's chromium (`.ci/run` installs it) and the
+live extra; skips cleanly without them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.media import pattern
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CAMERA = (320, 240)
+
+
+def _y4m(path: Path, size: tuple[int, int], frames: int = 45) -> Path:
+    w, h = size
+    with path.open("wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F30:1 Ip A1:1 C420jpeg\n".encode())
+        for i in range(frames):
+            f.write(b"FRAME\n")
+            for plane in pattern(i, w, h, "yuv420p"):
+                f.write(plane.tobytes())
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(url: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {seconds} s")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium; .ci/run does)")
+def test_the_page_receives_the_enhanced_camera_and_reports_it(tmp_path: Path) -> None:
+    pytest.importorskip("aiortc")
+    camera = _y4m(tmp_path / "camera.y4m", CAMERA)
+    stats_path = tmp_path / "stats.json"
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "vidrestore", "live", "--sink", "webrtc", "--x2", "--port", str(port), "--duration", "16",
+         "--budget-ms", "250", "--stats-json", str(stats_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    browser = None
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/", 30)
+        browser = subprocess.Popen(
+            [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-quic",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--use-fake-ui-for-media-stream",
+             "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={camera}",
+             "--autoplay-policy=no-user-gesture-required", f"http://127.0.0.1:{port}/?autostart=1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HOME": str(tmp_path)})
+        _, stderr = server.communicate(timeout=90)
+    finally:
+        for process in (browser, server):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+    assert server.returncode == 0, stderr
+    stats = json.loads(stats_path.read_text())
+    reports = stats["browser_reports"]
+
+    # The page got the camera back at twice its size, and kept getting frames for seconds.
+    flowing = [r for r in reports if r["framesDecoded"] > 0]
+    assert len(flowing) >= 5, reports
+    assert {(r["frameWidth"], r["frameHeight"]) for r in flowing} == {(2 * CAMERA[0], 2 * CAMERA[1])}
+    assert flowing[-1]["videoWidth"] == 2 * CAMERA[0] and flowing[-1]["videoHeight"] == 2 * CAMERA[1]
+    span_s = (flowing[-1]["t"] - flowing[0]["t"]) / 1000
+    gained = flowing[-1]["framesDecoded"] - flowing[0]["framesDecoded"]
+    assert span_s >= 4 and gained >= 5 * span_s, (span_s, gained)
+
+    # The server's side: the browser's camera in, ESPCN x2 out, latency and drops measured.
+    assert stats["source"] == "browser" and stats["sink"] == "webrtc" and stats["sessions"] == 1
+    assert stats["input_size"] == "320x240" and stats["output_size"] == "640x480"
+    assert stats["frames_out"] >= gained
+    lat = stats["latency_ms"]
+    assert 0 < lat["p50"] <= lat["p95"] <= lat["max"]
+    assert stats["fps"] > 5 and "drops_per_minute" in stats and stats["steps"]
+    assert "live: " in stderr

@@ -1,0 +1,278 @@
+"""`--sink webrtc`: a local page where the browser sends its camera and gets it back enhanced.
+
+The tool serves one page (aiohttp) and answers its WebRTC offer (aiortc). The
+browser's camera track is read as fast as it arrives into a `PushedSource`
+(newest frame only); the live engine runs in its own thread on those frames;
+each enhanced frame goes straight to the outgoing track. With another
+`--source` (testsrc, a file, a camera on the server) the page only receives.
+
+The page has a before/after toggle ("before" is the same frame resized with
+plain bicubic, so both fill the same window) and shows the engine's live
+figures, polled from /stats. It reports what it receives (frames decoded,
+their size) to /report, so the stats file shows both ends.
+
+Latency here is the server's: from the moment a camera frame arrived from the
+browser to the moment its enhanced frame was handed to the outgoing track.
+The network and the browser's own buffering come on top (on localhost, a
+few milliseconds and one frame of jitter buffer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+import threading
+import time
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from vidrestore.errors import BackendUnavailable
+from vidrestore.live.engine import Engine, LiveStats
+from vidrestore.live.frames import Frame, to_av
+from vidrestore.live.sources import PushedSource, Source
+
+log = logging.getLogger(__name__)
+
+VIDEO_CLOCK = 90000  # RTP's video clock rate
+
+
+def require_webrtc() -> None:
+    try:
+        import aiohttp  # noqa: F401
+        import aiortc  # noqa: F401
+    except ImportError:
+        raise BackendUnavailable("--sink webrtc needs aiortc and aiohttp: pip install 'vidrestore[live]'") from None
+
+
+def _track_class():
+    from aiortc import MediaStreamTrack
+
+    class EnhancedTrack(MediaStreamTrack):
+        """The outgoing video: whatever the engine produced last, as soon as it did."""
+
+        kind = "video"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.queue: asyncio.Queue = asyncio.Queue(maxsize=1)
+            self.start: float | None = None
+
+        def offer(self, frame) -> None:  # on the event loop
+            if self.queue.full():
+                self.queue.get_nowait()  # newest only: the encoder is behind, the older frame goes
+            self.queue.put_nowait(frame)
+
+        async def recv(self):
+            frame = await self.queue.get()
+            now = time.monotonic()
+            self.start = self.start or now
+            frame.pts = int((now - self.start) * VIDEO_CLOCK)
+            frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+            return frame
+
+    return EnhancedTrack
+
+
+class TrackSink:
+    """The engine's sink: enhanced frames handed to the outgoing track on the event loop."""
+
+    name = "webrtc"
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, track) -> None:
+        self.loop, self.track = loop, track
+
+    def open(self, size: tuple[int, int], fps: float) -> None:
+        self.size = size
+
+    def send(self, luma: np.ndarray, chroma: np.ndarray, frame: Frame) -> None:
+        self.loop.call_soon_threadsafe(self.track.offer, to_av(luma, chroma))
+
+    def close(self, *, complete: bool) -> None:
+        pass
+
+
+class Session:
+    """One browser connection: its peer connection, source and engine thread."""
+
+    def __init__(self, pc, engine: Engine, source: Source) -> None:
+        self.pc, self.engine, self.source = pc, engine, source
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="live-engine", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.engine.run()
+        except BaseException as exc:  # noqa: BLE001 - logged; the server goes on
+            self.error = exc
+            log.error("the live session stopped: %s", exc)
+
+    def stop(self) -> None:
+        self.engine.stop.set()
+        if isinstance(self.source, PushedSource):
+            self.source.end()
+        self.thread.join(timeout=5.0)
+
+
+class WebRTCServer:
+    """Serves the page and runs one session at a time (a new connection replaces the old)."""
+
+    def __init__(self, make_engine: Callable[..., Engine], *, source: Callable[[], Source] | None, source_name: str,
+                 host: str, port: int, budget_ms: float, status: Callable[[str], None] | None) -> None:
+        require_webrtc()
+        self.source_name = source_name
+        self.make_engine = make_engine
+        self.make_source = source  # None: the browser's camera
+        self.host, self.port = host, port
+        self.budget_ms = budget_ms
+        self.status = status
+        self.session: Session | None = None
+        self.sessions = 0
+        self.reports: list[dict[str, Any]] = []
+        self.last_stats: LiveStats | None = None
+        self.url = ""
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    async def _page(self, request):
+        from aiohttp import web
+
+        page = resources.files("vidrestore.live").joinpath("page.html").read_text(encoding="utf-8")
+        source = "browser" if self.make_source is None else self.source_name
+        return web.Response(text=page.replace("__SOURCE__", source), content_type="text/html")
+
+    async def _stats(self, request):
+        from aiohttp import web
+
+        return web.json_response(self.summary())
+
+    async def _report(self, request):
+        from aiohttp import web
+
+        report = await request.json()
+        report["server_t"] = time.monotonic()
+        self.reports.append(report)
+        del self.reports[:-600]  # ten minutes of once-a-second reports
+        return web.json_response({"ok": True})
+
+    async def _mode(self, request):
+        from aiohttp import web
+
+        mode = (await request.json()).get("mode")
+        if mode not in ("before", "after"):
+            return web.json_response({"error": "mode must be before or after"}, status=400)
+        if self.session is not None:
+            self.session.engine.bypass = mode == "before"
+        return web.json_response({"mode": mode})
+
+    async def _offer(self, request):
+        from aiohttp import web
+        from aiortc import RTCPeerConnection, RTCSessionDescription
+
+        params = await request.json()
+        if self.session is not None:
+            await self._close_session()
+        pc = RTCPeerConnection()
+        track = _track_class()()
+        loop = asyncio.get_running_loop()
+        browser = self.make_source is None
+        source: Source = PushedSource() if browser else self.make_source()
+        camera = params.get("camera") or {}
+        in_size = None
+        if browser and camera.get("width") and camera.get("height"):
+            in_size = (int(camera["width"]) & ~1, int(camera["height"]) & ~1)
+        engine = self.make_engine(source, TrackSink(loop, track), in_size)
+        session = Session(pc, engine, source)
+
+        @pc.on("track")
+        def on_track(incoming) -> None:
+            if incoming.kind != "video" or not browser:
+                return
+            pc.addTrack(track)
+            asyncio.ensure_future(self._read(incoming, source))
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            log.debug("peer connection: %s", pc.connectionState)
+            if pc.connectionState in ("failed", "closed") and self.session is session:
+                await self._close_session()
+
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=params["sdp"], type=params["type"]))
+        if not browser:
+            pc.addTrack(track)
+        await pc.setLocalDescription(await pc.createAnswer())
+        self.session = session
+        self.sessions += 1
+        session.thread.start()
+        return web.json_response({"sdp": pc.localDescription.sdp, "type": pc.localDescription.type,
+                                  "source": source.name, "budget_ms": self.budget_ms})
+
+    async def _read(self, incoming, source: PushedSource) -> None:
+        from aiortc.mediastreams import MediaStreamError
+
+        try:
+            while True:
+                source.push(await incoming.recv())
+        except MediaStreamError:
+            source.end()
+
+    async def _close_session(self) -> None:
+        session, self.session = self.session, None
+        if session is None:
+            return
+        await asyncio.get_running_loop().run_in_executor(None, session.stop)
+        self.last_stats = session.engine.stats
+        await session.pc.close()
+
+    def summary(self) -> dict[str, Any]:
+        stats = self.session.engine.stats if self.session is not None else self.last_stats
+        out: dict[str, Any] = stats.summary() if stats is not None else {"frames_out": 0}
+        if self.session is not None:
+            out["rung"] = self.session.engine.governor.rung.label
+            out["mode"] = "before" if self.session.engine.bypass else "after"
+        out.update(sink="webrtc", url=self.url, sessions=self.sessions, browser=self.reports[-1] if self.reports else None)
+        return out
+
+    # -- running ------------------------------------------------------------------------------
+
+    def serve(self, duration: float | None, stop: threading.Event) -> dict[str, Any]:
+        """Serve until `duration` seconds have passed or `stop` is set; the final summary,
+        with every report the page sent."""
+        return asyncio.run(self._serve(duration, stop))
+
+    async def _serve(self, duration: float | None, stop: threading.Event) -> dict[str, Any]:
+        from aiohttp import web
+
+        app = web.Application()
+        app.add_routes([web.get("/", self._page), web.post("/offer", self._offer), web.get("/stats", self._stats),
+                        web.post("/report", self._report), web.post("/mode", self._mode)])
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise BackendUnavailable(f"cannot serve on {self.host}:{self.port} ({exc.strerror}); choose another --port") from None
+        port = site._server.sockets[0].getsockname()[1]  # the real one when --port 0
+        self.url = f"http://{self.host}:{port}/"
+        log.info("open %s in a browser (allow the camera); the enhanced video plays there", self.url)
+        deadline = None if duration is None else time.monotonic() + duration
+        last = time.monotonic()
+        try:
+            while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+                await asyncio.sleep(0.1)
+                if self.status is not None and self.session is not None and time.monotonic() - last >= 1.0:
+                    last = time.monotonic()
+                    self.session.engine._counts()
+                    self.status(self.session.engine.stats.line(self.session.engine.governor.rung.label))
+        finally:
+            await self._close_session()
+            await runner.cleanup()
+        summary = self.summary()
+        summary["browser_reports"] = self.reports
+        return summary
+
