@@ -80,7 +80,7 @@ def plan_jobs(src: Path, output: Path | None, tag: str, *, overwrite: bool) -> l
 
 
 @contextmanager
-def _signals_stop(stop) -> Iterator[None]:
+def stop_on_signals(stop) -> Iterator[None]:
     """SIGINT/SIGTERM ask the run to stop instead of killing it mid-write."""
     previous = {}
 
@@ -121,7 +121,7 @@ def run_jobs(src: Path, jobs: list[Job], processor: Processor, options: Processi
         jobs[0].dst.parent.mkdir(exist_ok=True)
     stop = Stop()
     failures = 0
-    with _signals_stop(stop):
+    with stop_on_signals(stop):
         for job in jobs:
             if stop.signum is not None:
                 raise Interrupted(stop.signum)

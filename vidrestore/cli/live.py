@@ -2,32 +2,12 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 from vidrestore.cli import user_errors
 from vidrestore.cli.options import BACKEND_NAMES, parse_size, scale_options
-
-
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """Ctrl-C / SIGTERM end the session cleanly: the recording is closed and the stats written."""
-    previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
-        except ValueError:  # not the main thread
-            pass
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 @click.command(short_help="Enhance a camera in real time (virtual camera, WebRTC page, window, file).")
@@ -60,12 +40,14 @@ def live(source: str | None, model: str, size: str | None, fps: float | None, bu
     budget: when a frame would take too long the filter steps down (the model on a
     smaller input, then lighter models) and steps back up when there is headroom.
     Latency p50/p95/max, fps and drops show on the status line and go to --stats-json."""
+    from vidrestore.cli.jobs import stop_on_signals
     from vidrestore.errors import OutputError
     from vidrestore.live.engine import Engine, build_ladder, stderr_status
     from vidrestore.live.sinks import open_sink
     from vidrestore.live.sources import open_source
     from vidrestore.models import get_spec
     from vidrestore.models.registry import check_scale
+    from vidrestore.pipeline.runner import Stop
 
     spec = get_spec(model, "sr")
     scale = scale or spec.scales[0]
@@ -78,7 +60,7 @@ def live(source: str | None, model: str, size: str | None, fps: float | None, bu
     camera_size = parse_size(size)
     make = _processor_factory(scale, device, backend, precision, quiet)
     status = None if quiet else stderr_status()
-    stop = threading.Event()
+    stop = Stop()  # Ctrl-C / SIGTERM end the session cleanly: the recording closed, the stats written
     info = {"model": model, "scale": scale, "sink": sink, "source": source or ("browser" if sink == "webrtc" else "/dev/video0")}
 
     if sink == "webrtc":
@@ -95,7 +77,7 @@ def live(source: str | None, model: str, size: str | None, fps: float | None, bu
             make_source().stop()  # a bad --source fails now, not when the page connects
         server = WebRTCServer(make_engine, source=make_source, source_name=source or "browser", host=host, port=port,
                               budget_ms=budget_ms, status=status)
-        with _stop_on_signals(stop):
+        with stop_on_signals(stop):
             summary = server.serve(duration, stop)
         _finish(summary, stats_json, quiet)
         return
@@ -105,7 +87,7 @@ def live(source: str | None, model: str, size: str | None, fps: float | None, bu
     engine = Engine(src, out, build_ladder(model, scale, make), scale=scale, budget_ms=budget_ms, duration=duration, status=status)
     engine.stats.info.update(info, source=source or src.name, sink=out.name)
     engine.stop = stop
-    with _stop_on_signals(stop):
+    with stop_on_signals(stop):
         stats = engine.run()
     _finish(stats.summary(), stats_json, quiet)
 

@@ -364,6 +364,8 @@ class Engine:
                 done = time.monotonic()
                 self.sink.send(luma, chroma, frame)
                 sent = time.monotonic()
+                if getattr(self.sink, "closed", False):  # the preview window was closed
+                    self.stop.set()
                 process_ms, latency_ms = 1000 * (done - t), 1000 * (sent - frame.t)
                 self.stats.record(latency_ms, process_ms, rung.label, sent)
                 if not self.bypass:

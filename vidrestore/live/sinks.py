@@ -77,7 +77,10 @@ class FileSink:
         if self.frames == 0:
             self.tmp.unlink(missing_ok=True)
             return
-        # An interrupted session still keeps what it recorded: every frame written is whole.
+        # A session that ended on an error still keeps what it recorded: the file is finished
+        # and every frame in it whole.
+        if not complete:
+            log.warning("the session ended early; %s keeps the %d frames recorded before that", self.path, self.frames)
         os.replace(self.tmp, self.path)
 
 
@@ -104,7 +107,7 @@ class WindowSink:
         self.cv2.imshow("vidrestore live", to_av(luma, chroma).to_ndarray(format="bgr24"))
         key = self.cv2.waitKey(1) & 0xFF
         if key in (ord("q"), 27) or self.cv2.getWindowProperty("vidrestore live", self.cv2.WND_PROP_VISIBLE) < 1:
-            raise KeyboardInterrupt
+            self.closed = True  # the engine ends the session after this frame
 
     def close(self, *, complete: bool) -> None:
         self.cv2.destroyAllWindows()

@@ -236,6 +236,11 @@ class CameraSource(Source):
         finally:
             self._container.close()
 
+    def stop(self) -> None:
+        super().stop()
+        if self._thread is None:  # never started: release the device for the next opener
+            self._container.close()
+
 
 class PushedSource(Source):
     """Frames handed in by another component (the WebRTC server's track reader)."""
