@@ -55,6 +55,24 @@ def _wait_for(url: str, seconds: float) -> None:
     raise AssertionError(f"{url} did not answer within {seconds} s")
 
 
+def _post(port: int, path: str, body: dict) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def _wait_for_frames(port: int, frames: int, seconds: float = 30) -> None:
+    """Until the live session has sent `frames` frames (the browser connected and video flows)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as response:
+            if json.loads(response.read()).get("frames_out", 0) >= frames:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"no {frames} frames out within {seconds} s")
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium; .ci/run does)")
 def test_the_page_receives_the_enhanced_camera_and_reports_it(tmp_path: Path) -> None:
     pytest.importorskip("aiortc")
@@ -75,6 +93,11 @@ def test_the_page_receives_the_enhanced_camera_and_reports_it(tmp_path: Path) ->
              "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={camera}",
              "--autoplay-policy=no-user-gesture-required", f"http://127.0.0.1:{port}/?autostart=1"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HOME": str(tmp_path)})
+        # The page's before/after toggle, as its button posts it: a few seconds of plain bicubic mid-call.
+        _wait_for_frames(port, 40)
+        _post(port, "/mode", {"mode": "before"})
+        time.sleep(2.0)
+        _post(port, "/mode", {"mode": "after"})
         _, stderr = server.communicate(timeout=90)
     finally:
         for process in (browser, server):
@@ -101,4 +124,7 @@ def test_the_page_receives_the_enhanced_camera_and_reports_it(tmp_path: Path) ->
     lat = stats["latency_ms"]
     assert 0 < lat["p50"] <= lat["p95"] <= lat["max"]
     assert stats["fps"] > 5 and "drops_per_minute" in stats and stats["steps"]
+    # The toggle: frames went out as plain bicubic while "before" was on, and the page knew.
+    assert stats["rung_frames"].get("before: bicubic", 0) >= 10
+    assert {"before", "after"} <= {r["mode"] for r in reports}
     assert "live: " in stderr

@@ -358,7 +358,8 @@ class Engine:
                     frame = self.source.mailbox.take(timeout=0) or frame  # calibration took time: take the newest
                     # Counts start here, the frame in hand included: what arrived while calibrating is not the filter's doing.
                     self._baseline = (self.source.mailbox.put_count - 1, self.source.mailbox.dropped)
-                rung = self.rungs[-1] if self.bypass else self.governor.rung
+                bypass = self.bypass  # read once: the page's toggle sets it from another thread
+                rung = self.rungs[-1] if bypass else self.governor.rung
                 t = time.monotonic()
                 luma, chroma = rung.run(frame, self.in_size, self.out_size)
                 done = time.monotonic()
@@ -367,8 +368,8 @@ class Engine:
                 if getattr(self.sink, "closed", False):  # the preview window was closed
                     self.stop.set()
                 process_ms, latency_ms = 1000 * (done - t), 1000 * (sent - frame.t)
-                self.stats.record(latency_ms, process_ms, rung.label, sent)
-                if not self.bypass:
+                self.stats.record(latency_ms, process_ms, f"before: {rung.label}" if bypass else rung.label, sent)
+                if not bypass:
                     self.governor.observe(process_ms, latency_ms, sent)
                 if self.status is not None and sent - last_status >= 1.0:
                     self._counts()
