@@ -73,15 +73,20 @@ def _wait_for_frames(port: int, frames: int, seconds: float = 30) -> None:
     raise AssertionError(f"no {frames} frames out within {seconds} s")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium; .ci/run does)")
-def test_the_page_receives_the_enhanced_camera_and_reports_it(tmp_path: Path) -> None:
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium; .ci/run does)")
+
+
+def _session(tmp_path: Path, *live_args: str, toggle: bool = False) -> tuple[dict, str]:
+    """`vidrestore live --sink webrtc --x2 LIVE_ARGS` as a real process, the page opened in
+    headless Chromium (its fake camera playing a 320x240 y4m) until the command's
+    --duration ends; the stats file and the command's stderr."""
     pytest.importorskip("aiortc")
     camera = _y4m(tmp_path / "camera.y4m", CAMERA)
     stats_path = tmp_path / "stats.json"
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "vidrestore", "live", "--sink", "webrtc", "--x2", "--port", str(port), "--duration", "16",
-         "--budget-ms", "250", "--stats-json", str(stats_path)],
+         "--budget-ms", "250", "--stats-json", str(stats_path), *live_args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     browser = None
     try:
@@ -93,11 +98,11 @@ def test_the_page_receives_the_enhanced_camera_and_reports_it(tmp_path: Path) ->
              "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={camera}",
              "--autoplay-policy=no-user-gesture-required", f"http://127.0.0.1:{port}/?autostart=1"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HOME": str(tmp_path)})
-        # The page's before/after toggle, as its button posts it: a few seconds of plain bicubic mid-call.
-        _wait_for_frames(port, 40)
-        _post(port, "/mode", {"mode": "before"})
-        time.sleep(2.0)
-        _post(port, "/mode", {"mode": "after"})
+        if toggle:  # the page's before/after toggle, as its button posts it: a few seconds of plain bicubic mid-call
+            _wait_for_frames(port, 40)
+            _post(port, "/mode", {"mode": "before"})
+            time.sleep(2.0)
+            _post(port, "/mode", {"mode": "after"})
         _, stderr = server.communicate(timeout=90)
     finally:
         for process in (browser, server):
@@ -105,10 +110,12 @@ def test_the_page_receives_the_enhanced_camera_and_reports_it(tmp_path: Path) ->
                 process.kill()
                 process.wait()
     assert server.returncode == 0, stderr
-    stats = json.loads(stats_path.read_text())
-    reports = stats["browser_reports"]
+    return json.loads(stats_path.read_text()), stderr
 
-    # The page got the camera back at twice its size, and kept getting frames for seconds.
+
+def _assert_video_flowed(stats: dict) -> tuple[list[dict], int]:
+    """The page got frames at twice the camera's size, for seconds; its reports and the frames gained."""
+    reports = stats["browser_reports"]
     flowing = [r for r in reports if r["framesDecoded"] > 0]
     assert len(flowing) >= 5, reports
     assert {(r["frameWidth"], r["frameHeight"]) for r in flowing} == {(2 * CAMERA[0], 2 * CAMERA[1])}
@@ -116,15 +123,28 @@ def test_the_page_receives_the_enhanced_camera_and_reports_it(tmp_path: Path) ->
     span_s = (flowing[-1]["t"] - flowing[0]["t"]) / 1000
     gained = flowing[-1]["framesDecoded"] - flowing[0]["framesDecoded"]
     assert span_s >= 4 and gained >= 5 * span_s, (span_s, gained)
-
-    # The server's side: the browser's camera in, ESPCN x2 out, latency and drops measured.
-    assert stats["source"] == "browser" and stats["sink"] == "webrtc" and stats["sessions"] == 1
+    assert stats["sink"] == "webrtc" and stats["sessions"] == 1
     assert stats["input_size"] == "320x240" and stats["output_size"] == "640x480"
     assert stats["frames_out"] >= gained
     lat = stats["latency_ms"]
     assert 0 < lat["p50"] <= lat["p95"] <= lat["max"]
     assert stats["fps"] > 5 and "drops_per_minute" in stats and stats["steps"]
+    return reports, gained
+
+
+@needs_chromium
+def test_the_page_receives_the_enhanced_camera_and_reports_it(tmp_path: Path) -> None:
+    stats, stderr = _session(tmp_path, toggle=True)
+    reports, _ = _assert_video_flowed(stats)
+    assert stats["source"] == "browser"  # the browser's own camera went in
     # The toggle: frames went out as plain bicubic while "before" was on, and the page knew.
     assert stats["rung_frames"].get("before: bicubic", 0) >= 10
     assert {"before", "after"} <= {r["mode"] for r in reports}
     assert "live: " in stderr
+
+
+@needs_chromium
+def test_a_server_side_source_plays_on_the_page(tmp_path: Path) -> None:
+    stats, _ = _session(tmp_path, "--source", "testsrc", "--size", f"{CAMERA[0]}x{CAMERA[1]}")
+    _assert_video_flowed(stats)
+    assert stats["source"] == "testsrc"  # the page only received

@@ -66,6 +66,15 @@ def test_processors_without_submit_are_wrapped():
     assert np.array_equal(submit(filters, src).result().luma, filters.process(src).luma)
 
 
+def test_a_compiled_model_runs_inside_the_staging():
+    """Staging works in inference mode; the compiled model traces outside it. The codes match
+    eager's (within one: fused kernels may sum in another order)."""
+    src = batch_of(64, 48)
+    eager = SuperResolution(open_backend("torch", build_model(get_spec("espcn"), 2), "cpu"), 2).process(src)
+    compiled = SuperResolution(open_backend("torch-compile", build_model(get_spec("espcn"), 2), "cpu"), 2)
+    _close(compiled.process(src), eager, codes=1)
+
+
 # -- CUDA ---------------------------------------------------------------------------------------
 
 
