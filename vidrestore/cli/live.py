@@ -41,7 +41,7 @@ def live(source: str | None, model: str, size: str | None, fps: float | None, bu
     smaller input, then lighter models) and steps back up when there is headroom.
     Latency p50/p95/max, fps and drops show on the status line and go to --stats-json."""
     from vidrestore.cli.jobs import stop_on_signals
-    from vidrestore.errors import OutputError
+    from vidrestore.io.paths import check_output
     from vidrestore.live.engine import Engine, build_ladder, stderr_status
     from vidrestore.live.sinks import open_sink
     from vidrestore.live.sources import open_source
@@ -53,10 +53,7 @@ def live(source: str | None, model: str, size: str | None, fps: float | None, bu
     scale = scale or spec.scales[0]
     check_scale(spec, scale)
     if stats_json is not None:
-        if stats_json.exists() and not overwrite:
-            raise OutputError(f"{stats_json} already exists; pass --overwrite to replace it")
-        if not stats_json.parent.is_dir():
-            raise OutputError(f"output folder {stats_json.parent} does not exist")
+        check_output(stats_json, overwrite=overwrite)
     camera_size = parse_size(size)
     make = _processor_factory(scale, device, backend, precision, quiet)
     status = None if quiet else stderr_status()

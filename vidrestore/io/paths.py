@@ -47,9 +47,9 @@ def writable_suffix(path: Path) -> str:
     return path.suffix if path.suffix.lower() in CONTAINERS else ".mkv"
 
 
-def check_output(dst: Path, src: Path, *, overwrite: bool) -> None:
-    """Refuse outputs that would lose data or cannot be written."""
-    if dst.exists() and src.exists() and dst.resolve() == src.resolve():
+def check_output(dst: Path, src: Path | None = None, *, overwrite: bool) -> None:
+    """Refuse outputs that would lose data (`src` itself, an existing file) or cannot be written."""
+    if src is not None and dst.exists() and src.exists() and dst.resolve() == src.resolve():
         raise OutputError(f"the output {dst} is the input; choose another -o")
     parent = dst.parent
     if not parent.is_dir():

@@ -30,14 +30,12 @@ throughput, the wrong trade here.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -60,6 +58,7 @@ QUIET_SECONDS, MAX_HOLD, STALE_SECONDS = 3.0, 60.0, 30.0
 
 class Sink(Protocol):
     name: str
+    closed: bool  # set by a sink the user closed (the preview window): the session ends
 
     def open(self, size: tuple[int, int], fps: float) -> None: ...
 
@@ -162,8 +161,6 @@ class LiveStats:
     latencies_ms: list[float] = field(default_factory=list)
     process_ms: list[float] = field(default_factory=list)
     sent: list[float] = field(default_factory=list)  # when each frame reached the sink
-    frames_out: int = 0
-    frames_over_budget: int = 0
     rung_frames: dict[str, int] = field(default_factory=dict)
     rung_over_budget: dict[str, int] = field(default_factory=dict)
     steps: list[Step] = field(default_factory=list)
@@ -177,11 +174,13 @@ class LiveStats:
         self.sent.append(sent)
         self.latencies_ms.append(latency_ms)
         self.process_ms.append(process_ms)
-        self.frames_out += 1
         self.rung_frames[rung] = self.rung_frames.get(rung, 0) + 1
         if latency_ms > self.budget_ms:
-            self.frames_over_budget += 1
             self.rung_over_budget[rung] = self.rung_over_budget.get(rung, 0) + 1
+
+    @property
+    def frames_out(self) -> int:
+        return len(self.sent)
 
     @property
     def seconds(self) -> float:
@@ -221,18 +220,12 @@ class LiveStats:
             "fps": self.frames_out / seconds if seconds > 0 else 0.0,
             "latency_ms": self.percentiles(self.latencies_ms),
             "process_ms": self.percentiles(self.process_ms),
-            "frames_over_budget": self.frames_over_budget,
+            "frames_over_budget": sum(self.rung_over_budget.values()),
             "rung_frames": self.rung_frames,
             "rung_over_budget": self.rung_over_budget,
             "calibration_ms": self.calibration_ms,
             "steps": [{"t": round(s.t, 3), "from": s.frm, "to": s.to, "reason": s.reason} for s in self.steps],
         }
-
-    def write(self, path: Path) -> None:
-        from vidrestore.io.paths import atomic_output
-
-        with atomic_output(path) as tmp:
-            tmp.write_text(json.dumps(self.summary(), indent=2) + "\n")
 
 
 class Governor:
@@ -256,8 +249,9 @@ class Governor:
     def rung(self) -> Rung:
         return self.rungs[self.index]
 
-    def fits(self, rung: Rung) -> bool:
-        return rung.cost_ms is not None and rung.cost_ms + self.overhead_ms <= FIT * self.budget
+    def fits(self, cost: float | None) -> bool:
+        """Whether a rung costing `cost` ms (None: unknown) is expected to keep the budget."""
+        return cost is not None and cost + self.overhead_ms <= FIT * self.budget
 
     def predict(self, index: int, now: float) -> float | None:
         """Rung `index`'s cost now: the current rung's cost scaled by the measured ratios
@@ -287,7 +281,7 @@ class Governor:
             self.stats.calibration_ms[rung.label] = rung.cost_ms
             if index > 0:
                 self.ratio[index - 1] = self.rungs[index - 1].cost_ms / rung.cost_ms
-        start = next((i for i, rung in enumerate(self.rungs) if self.fits(rung)), len(self.rungs) - 1)
+        start = next((i for i, rung in enumerate(self.rungs) if self.fits(rung.cost_ms)), len(self.rungs) - 1)
         self._move(start, f"calibrated: {self.rungs[start].cost_ms:.0f} ms a frame")
 
     def observe(self, process_ms: float, latency_ms: float, now: float) -> None:
@@ -310,7 +304,7 @@ class Governor:
                 self.quiet_since = now
             if now - self.quiet_since >= self.hold and self.index > 0:
                 cost = self.predict(self.index - 1, now)
-                if cost is None or cost + self.overhead_ms <= FIT * self.budget:
+                if cost is None or self.fits(cost):  # unknown: try it
                     self.probing = self.index - 1
                     self._move(self.index - 1, f"headroom: average latency {self.latency_avg:.0f} ms")
         else:
@@ -323,7 +317,7 @@ class Governor:
         for i in range(self.index + 1, len(self.rungs)):  # skip rungs predicted not to fit
             target = i
             cost = self.predict(i, now)
-            if cost is None or cost + self.overhead_ms <= FIT * self.budget:
+            if cost is None or self.fits(cost):
                 break
         self._move(target, reason)
 
@@ -379,15 +373,14 @@ class Engine:
                 done = time.monotonic()
                 self.sink.send(luma, chroma, frame)
                 sent = time.monotonic()
-                if getattr(self.sink, "closed", False):  # the preview window was closed
+                if self.sink.closed:
                     self.stop.set()
                 process_ms, latency_ms = 1000 * (done - t), 1000 * (sent - frame.t)
                 self.stats.record(latency_ms, process_ms, f"before: {rung.label}" if bypass else rung.label, sent)
                 if not bypass:
                     self.governor.observe(process_ms, latency_ms, sent)
                 if self.status is not None and sent - last_status >= 1.0:
-                    self._counts()
-                    self.status(self.stats.line(self.governor.rung.label))
+                    self.status(self.status_line())
                     last_status = sent
             complete = True
         finally:
@@ -400,6 +393,10 @@ class Engine:
             error = self.source.error
             raise error if isinstance(error, VidrestoreError) else VidrestoreError(f"the source failed: {error}")
         return self.stats
+
+    def status_line(self) -> str:
+        self._counts()
+        return self.stats.line(self.governor.rung.label)
 
     def _counts(self) -> None:
         box = self.source.mailbox

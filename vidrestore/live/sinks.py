@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 class NullSink:
     name = "null"
+    closed = False
 
     def open(self, size: tuple[int, int], fps: float) -> None:
         self.size = size
@@ -35,6 +36,8 @@ class FileSink:
     timestamps from capture times), written to a hidden temporary file and
     renamed into place when the session ends."""
 
+    closed = False
+
     def __init__(self, path: Path, *, overwrite: bool = False) -> None:
         from vidrestore.io.paths import check_output, temp_path
 
@@ -42,7 +45,7 @@ class FileSink:
         self.name = f"file:{path}"
         if path.suffix.lower() not in (".mp4", ".m4v", ".mov", ".mkv"):
             raise UsageError(f"--sink file:{path}: the recording is H.264, so name it .mp4, .mkv or .mov")
-        check_output(path, Path(os.devnull), overwrite=overwrite)
+        check_output(path, overwrite=overwrite)
         self.tmp = temp_path(path)
         self.frames = 0
 
@@ -97,7 +100,7 @@ class WindowSink:
         if os.name == "posix" and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
             raise BackendUnavailable("--sink window needs a display, and DISPLAY is not set; use --sink file:PATH or null")
         self.cv2 = cv2
-        self.closed = False
+        self.closed = False  # closing the window or pressing q ends the session
 
     def open(self, size: tuple[int, int], fps: float) -> None:
         self.cv2.namedWindow("vidrestore live", self.cv2.WINDOW_NORMAL)
@@ -117,6 +120,8 @@ class VirtualCamSink:
     """A virtual camera through pyvirtualcam: v4l2loopback on Linux (frames go in as
     I420, the loopback device's own layout, so no colour conversion is needed),
     OBS's virtual camera on Windows and macOS (RGB)."""
+
+    closed = False
 
     def __init__(self, device: str | None = None) -> None:
         try:

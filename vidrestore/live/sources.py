@@ -12,6 +12,7 @@ import logging
 import math
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,7 +59,7 @@ class Mailbox:
 
 
 class Source:
-    """A capture thread feeding a mailbox. Subclasses yield frames from `_frames()`."""
+    """Frames into a mailbox, for the engine to take the newest of."""
 
     name = "source"
 
@@ -67,6 +68,23 @@ class Source:
         self.error: BaseException | None = None
         self.size: tuple[int, int] | None = None
         self.fps: float = 30.0
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    @property
+    def ended(self) -> bool:
+        return self.mailbox.closed
+
+
+class CaptureSource(Source, ABC):
+    """A source with a capture thread of its own: subclasses yield frames from `_frames()`."""
+
+    def __init__(self) -> None:
+        super().__init__()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -85,17 +103,14 @@ class Source:
         finally:
             self.mailbox.close()
 
+    @abstractmethod
     def _frames(self) -> Iterator[Frame]:
-        raise NotImplementedError
+        """Captured frames, as they come, until the source ends or `_stop` is set."""
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
-
-    @property
-    def ended(self) -> bool:
-        return self.mailbox.closed
 
 
 def _paced(frames: Iterator[tuple[av.VideoFrame, float]], stop: threading.Event) -> Iterator[tuple[av.VideoFrame, float]]:
@@ -108,7 +123,7 @@ def _paced(frames: Iterator[tuple[av.VideoFrame, float]], stop: threading.Event)
         yield frame, at
 
 
-class PatternSource(Source):
+class PatternSource(CaptureSource):
     """A synthetic moving scene at a steady rate: colour bars, a sweeping gradient,
     fine stripes and a bouncing square, so sharpening and motion both show."""
 
@@ -157,7 +172,7 @@ class PatternSource(Source):
             index += 1
 
 
-class VideoSource(Source):
+class VideoSource(CaptureSource):
     """A file or network stream through PyAV, at its real rate; a file loops by default."""
 
     name = "file"
@@ -205,7 +220,7 @@ class VideoSource(Source):
             yield from_av(frame, time.monotonic(), index)
 
 
-class CameraSource(Source):
+class CameraSource(CaptureSource):
     """A V4L2 camera (Linux) through PyAV's v4l2 input."""
 
     name = "camera"
@@ -247,15 +262,12 @@ class PushedSource(Source):
 
     name = "browser"
 
-    def start(self) -> None:  # no thread of its own
-        pass
-
     def push(self, frame: av.VideoFrame) -> None:
         f = from_av(frame, time.monotonic(), self.mailbox.put_count)
         self.size = f.size
         self.mailbox.put(f)
 
-    def end(self) -> None:
+    def stop(self) -> None:
         self.mailbox.close()
 
 

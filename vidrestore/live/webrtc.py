@@ -81,6 +81,7 @@ class TrackSink:
     """The engine's sink: enhanced frames handed to the outgoing track on the event loop."""
 
     name = "webrtc"
+    closed = False
 
     def __init__(self, loop: asyncio.AbstractEventLoop, track) -> None:
         self.loop, self.track = loop, track
@@ -111,9 +112,7 @@ class Session:
             log.error("the live session stopped: %s", exc)
 
     def stop(self) -> None:
-        self.engine.stop.set()
-        if isinstance(self.source, PushedSource):
-            self.source.end()
+        self.engine.stop.set()  # the engine checks it at least every 0.25 s, and stops its source
         self.thread.join(timeout=5.0)
 
 
@@ -217,7 +216,7 @@ class WebRTCServer:
             while True:
                 source.push(await incoming.recv())
         except MediaStreamError:
-            source.end()
+            source.stop()  # the browser hung up: the engine sees the source end
 
     async def _close_session(self) -> None:
         session, self.session = self.session, None
@@ -267,8 +266,7 @@ class WebRTCServer:
                 await asyncio.sleep(0.1)
                 if self.status is not None and self.session is not None and time.monotonic() - last >= 1.0:
                     last = time.monotonic()
-                    self.session.engine._counts()
-                    self.status(self.session.engine.stats.line(self.session.engine.governor.rung.label))
+                    self.status(self.session.engine.status_line())
         finally:
             await self._close_session()
             await runner.cleanup()

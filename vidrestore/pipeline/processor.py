@@ -3,6 +3,7 @@ deblurring) and the Y'CbCr <-> R'G'B' conversions they and the filters need."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -126,7 +127,7 @@ def rgb_to_planes(rgb: torch.Tensor, fmt: PlaneFormat, pts: list[int]) -> FrameB
     return FrameBatch(luma=to_codes(luma, fmt), chroma=to_codes(chroma, fmt), pts=pts, fmt=fmt)
 
 
-class _ModelStage:
+class _ModelStage(ABC):
     """A model behind a backend, usable alone (`process`/`submit`, on a batch's planes,
     on the backend's device) or inside a `Chain` (`process_rgb`, on R'G'B' frames
     another stage produced)."""
@@ -145,9 +146,9 @@ class _ModelStage:
     def process(self, batch: FrameBatch) -> FrameBatch:
         return self.submit(batch).detach()
 
+    @abstractmethod
     def step(self, luma: torch.Tensor, chroma: torch.Tensor, fmt: PlaneFormat) -> tuple[torch.Tensor, torch.Tensor]:
         """Code tensors in, code tensors out, on the backend's device."""
-        raise NotImplementedError
 
 
 class SuperResolution(_ModelStage):

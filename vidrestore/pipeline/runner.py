@@ -236,8 +236,8 @@ def _encode(
         report.out_size = (ew, eh)
         copier = StreamCopier(info.path, output, video_index=info.index, start=run.start, end=run.end)
         try:
-            while pending is not _DONE:
-                batch = _finished(pending, report.stages)
+            batch = first
+            while True:
                 t = time.perf_counter()
                 encode_batch(encoder, batch)
                 pending.release()
@@ -245,6 +245,9 @@ def _encode(
                 report.stages.add("encode", time.perf_counter() - t, len(batch))
                 progress.update(len(batch))
                 pending = _get(q_out, stop)
+                if pending is _DONE:
+                    break
+                batch = _finished(pending, report.stages)
             if stop.is_set():
                 return
             t = time.perf_counter()
