@@ -110,13 +110,13 @@ def check(data: bytes, model: nn.Module, channels: int, scale: int) -> ExportChe
 
 
 def export_onnx(model: nn.Module, path: Path, *, channels: int, scale: int, fp16: bool = False,
-                metadata: dict[str, str] | None = None) -> ExportCheck:
+                metadata: dict[str, str] | None = None, overwrite: bool = False) -> ExportCheck:
     """Write the checked graph to `path` (atomically) and return the check's figures."""
     from vidrestore.io.paths import atomic_output
 
     data = onnx_bytes(model, channels, fp16=fp16, metadata=metadata)
     result = check(data, model, channels, scale)
-    with atomic_output(path) as tmp:
+    with atomic_output(path, overwrite=overwrite) as tmp:
         tmp.write_bytes(data)
     return result
 
@@ -146,7 +146,7 @@ def cached_onnx(model: nn.Module, channels: int, *, fp16: bool = False) -> tuple
     data = onnx_bytes(model, channels, fp16=fp16)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_output(path) as tmp:
+        with atomic_output(path, overwrite=True) as tmp:
             tmp.write_bytes(data)
     except OSError:
         return data, None  # a read-only home: export again next time

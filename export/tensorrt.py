@@ -179,7 +179,7 @@ def _write_atomic(path: Path, data: bytes | memoryview) -> None:
     """`path` whole or absent: the project's atomic output (a temporary file beside it, renamed)."""
     from vidrestore.io.paths import atomic_output
 
-    with atomic_output(path) as tmp:
+    with atomic_output(path, overwrite=True) as tmp:
         tmp.write_bytes(bytes(data))
 
 

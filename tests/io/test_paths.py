@@ -19,7 +19,7 @@ def test_default_output_sits_beside_the_input(tmp_path):
 
 def test_atomic_output_renames_only_a_finished_file(tmp_path):
     dst = tmp_path / "out.mp4"
-    with atomic_output(dst) as tmp:
+    with atomic_output(dst, overwrite=False) as tmp:
         assert tmp.parent == tmp_path and tmp.suffix == ".mp4" and tmp.name.startswith(".out.partial-")
         tmp.write_bytes(b"done")
         assert not dst.exists()
@@ -31,7 +31,7 @@ def test_atomic_output_leaves_nothing_when_the_block_fails(tmp_path):
     dst = tmp_path / "out.mp4"
     dst.write_bytes(b"old")
     with pytest.raises(KeyboardInterrupt):
-        with atomic_output(dst) as tmp:
+        with atomic_output(dst, overwrite=False) as tmp:
             tmp.write_bytes(b"half")
             raise KeyboardInterrupt
     assert dst.read_bytes() == b"old"

@@ -243,5 +243,5 @@ def _write_json(path: Path, model: str, scale: int, weights: Path | None, device
         "images": images,
         "mean": {"bicubic": b, "model": m, "gain_db": gain(b, m)},
     }
-    with atomic_output(path) as tmp:
+    with atomic_output(path, overwrite=True) as tmp:  # a report, replaced like a log
         tmp.write_text(json.dumps(report, indent=2) + "\n")

@@ -112,6 +112,6 @@ def eval_deblur(spec: ModelSpec, paths: list[Path], weights: Path | None, json_p
             "images": images,
             "mean": {**means, "gain_db": gain(means)},
         }
-        with atomic_output(json_path) as tmp:
+        with atomic_output(json_path, overwrite=True) as tmp:  # a report, replaced like a log
             tmp.write_text(json.dumps(report, indent=2) + "\n")
         click.echo(f"wrote {json_path}", err=True)

@@ -59,7 +59,7 @@ def export(name: str, fmt: str, output: Path | None, fp16: bool, weights: Path |
     channels = 1 if spec.color == "y" else 3
     metadata = {"model": name, "scale": str(scale), "color": spec.color, "precision": "fp16" if fp16 else "fp32"}
     if fmt == "onnx":
-        result = export_onnx(model, dst, channels=channels, scale=scale, fp16=fp16, metadata=metadata)
+        result = export_onnx(model, dst, channels=channels, scale=scale, fp16=fp16, metadata=metadata, overwrite=overwrite)
         shapes = " and ".join("x".join(map(str, s)) for s in result.sizes)
         click.echo(f"wrote {dst}: {name} x{scale}, {'fp16' if fp16 else 'fp32'}, input NCHW float in [0, 1] "
                    f"({'Y' if channels == 1 else 'RGB'}), dynamic batch/height/width")
@@ -73,10 +73,10 @@ def export(name: str, fmt: str, output: Path | None, fp16: bool, weights: Path |
     except ValueError:
         raise UsageError(f"--size {size!r}: expected WxH, e.g. 1920x1080") from None
     onnx_path = dst.with_suffix(".onnx")
-    with atomic_output(onnx_path) as tmp:
+    with atomic_output(onnx_path, overwrite=overwrite) as tmp:
         tmp.write_bytes(onnx_bytes(model, channels, fp16=fp16, metadata=metadata))
     engine = build_engine(onnx_path, spec_for(onnx_path, channels, width, height, batch, "fp16" if fp16 else "fp32"),
                           progress=lambda line: click.echo(line, err=True))
-    with atomic_output(dst) as tmp:
+    with atomic_output(dst, overwrite=overwrite) as tmp:
         tmp.write_bytes(engine.read_bytes())
     click.echo(f"wrote {dst} (and {onnx_path}): TensorRT engine for up to {batch} x {width}x{height}")

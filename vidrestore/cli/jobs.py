@@ -9,7 +9,6 @@ they build and the tag of their default output name.
 from __future__ import annotations
 
 import logging
-import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from vidrestore import signals
 from vidrestore.cli.options import Processing
 from vidrestore.errors import InputError, Interrupted, OutputError, UsageError, VidrestoreError
 from vidrestore.models.registry import Task
@@ -80,23 +80,11 @@ def plan_jobs(src: Path, output: Path | None, tag: str, *, overwrite: bool) -> l
 
 
 @contextmanager
-def stop_on_signals(stop) -> Iterator[None]:
-    """SIGINT/SIGTERM ask the run to stop instead of killing it mid-write."""
-    previous = {}
-
-    def handler(signum, frame):  # noqa: ARG001
-        stop.request(signum)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            previous[sig] = signal.signal(sig, handler)
-        except ValueError:  # not the main thread (e.g. some test runners)
-            pass
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+def stop_on_signals(stop, *, grace: float = 1.0, outcome=None) -> Iterator[signals.Graceful]:
+    """SIGINT/SIGTERM ask the run to stop (`stop.request(signum)`) instead of killing it mid-write;
+    the process ends anyway `grace` seconds later, its temporaries removed (see vidrestore.signals)."""
+    with signals.graceful(stop.request, grace=grace, outcome=outcome) as entry:
+        yield entry
 
 
 def prepare(src: Path, tag: str, options: Processing) -> list[Job]:
@@ -129,7 +117,7 @@ def run_jobs(src: Path, jobs: list[Job], processor: Processor, options: Processi
                 if job.kind == "video":
                     _process_video(job, processor, options, stop)
                 else:
-                    _process_image(job, processor, options.quiet)
+                    _process_image(job, processor, options)
             except Interrupted:
                 raise
             except VidrestoreError as exc:
@@ -151,7 +139,7 @@ def _process_video(job: Job, processor: Processor, options: Processing, stop) ->
     total = info.frames or (round(info.duration * info.rate) if info.duration else 0)
     progress = Progress(total, label=job.src.name, enabled=not options.quiet)
     started = time.monotonic()
-    with atomic_output(job.dst) as tmp:
+    with atomic_output(job.dst, overwrite=options.overwrite) as tmp:
         try:
             report = run_video(info, tmp, processor, options.encode, RunOptions(batch=options.batch), stop=stop, progress=progress)
         finally:
@@ -174,7 +162,7 @@ def _process_video(job: Job, processor: Processor, options: Processing, stop) ->
         click.echo(f"wrote {job.dst}: {report.frames_out} frames {w}x{h} in {elapsed:.1f} s ({fps:.1f} fps){tail}", err=True)
 
 
-def _process_image(job: Job, processor: Processor, quiet: bool) -> None:
+def _process_image(job: Job, processor: Processor, options: Processing) -> None:
     from vidrestore.io.images import read_image, resize_alpha, to_rgb, write_image
     from vidrestore.io.paths import atomic_output
 
@@ -183,9 +171,9 @@ def _process_image(job: Job, processor: Processor, quiet: bool) -> None:
     w, h = out.size
     if alpha is not None:
         alpha = resize_alpha(alpha, (w, h))
-    with atomic_output(job.dst) as tmp:
+    with atomic_output(job.dst, overwrite=options.overwrite) as tmp:
         write_image(tmp, to_rgb(out), alpha, format_suffix=job.dst.suffix)
-    if not quiet:
+    if not options.quiet:
         click.echo(f"wrote {job.dst}: {w}x{h}", err=True)
 
 

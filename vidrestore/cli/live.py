@@ -111,7 +111,7 @@ def _finish(summary: dict, stats_json: Path | None, quiet: bool) -> None:
     from vidrestore.io.paths import atomic_output
 
     if stats_json is not None:
-        with atomic_output(stats_json) as tmp:
+        with atomic_output(stats_json, overwrite=overwrite) as tmp:
             tmp.write_text(json.dumps(summary, indent=2) + "\n")
     if not quiet:
         lat = summary.get("latency_ms") or {}
