@@ -272,6 +272,9 @@ def save(result: dict[str, Any], json_path: Path | None, keep: bool) -> list[Pat
              f"machine: {m['cpu']} ({m['cores']} cores), GPU: {m['gpu']}")
     written = record(f"bench-{result['model']}-x{result['scale']}", result, title, table(result), keep=keep)
     if json_path is not None:
-        json_path.write_text(json.dumps(result, indent=2) + "\n")
+        from vidrestore.io.paths import atomic_output
+
+        with atomic_output(json_path, overwrite=True) as tmp:
+            tmp.write_text(json.dumps(result, indent=2) + "\n")
         written.append(json_path)
     return written

@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader
 
 from vidrestore.backends import cpu_name
 from vidrestore.errors import InputError, Interrupted, UsageError, WeightsError
+from vidrestore.signals import Graceful, Stop
 from vidrestore.models.registry import MODELS
 from vidrestore.models.weights import build_model, read_weights, save_weights
 from vidrestore.training.data import StepSampler
@@ -196,14 +197,20 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    from vidrestore.io.paths import atomic_output
+
+    with atomic_output(path, overwrite=True) as tmp:  # the run's own checkpoint, replaced each time
+        torch.save(obj, tmp)
 
 
 class Trainer:
-    def __init__(self, config: RunConfig, log: Log = print) -> None:
+    def __init__(self, config: RunConfig, log: Log = print, graceful: Graceful | None = None) -> None:
         self.config, self.recipe = config, config.recipe
+        # Set by the CLI: a signal sets graceful.request's flag; the loop checkpoints and stops.
+        self.graceful = graceful
+        self.stop = Stop()
+        if graceful is not None:
+            graceful.request = self.stop.request
         self.dist, self.device = init_dist(config.device)
         self.log = log if self.dist.main else (lambda message: None)
         r = self.recipe
@@ -217,9 +224,9 @@ class Trainer:
                              "or choose another --run-dir")
         if config.resume and not self.ckpt_path.exists():
             raise UsageError(f"--resume: no checkpoint in {config.run_dir}")
+        self._load_data()  # first: bad --data must not leave an empty run folder behind
         if self.dist.main:
             config.run_dir.mkdir(parents=True, exist_ok=True)
-        self._load_data()
         self._build()
 
     # -- setup -------------------------------------------------------------------------------------
@@ -281,9 +288,12 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.amp)
 
     # -- checkpoints -------------------------------------------------------------------------------
+    _checkpoint_seconds = 0.0
+
     def _checkpoint(self) -> None:
         if not self.dist.main:
             return
+        started = time.monotonic()
         state = {
             "format": 1,
             "model_name": self.recipe.model,
@@ -300,6 +310,10 @@ class Trainer:
             "recipe": self.recipe.to_dict(),
         }
         _atomic_torch_save(state, self.ckpt_path)
+        self._checkpoint_seconds = time.monotonic() - started
+        if self.graceful is not None:
+            step, run_dir = self.step, self.config.run_dir
+            self.graceful.outcome = lambda: f"the checkpoint of step {step} in {run_dir} is kept; continue with --resume"
 
     def _restore(self) -> None:
         try:
@@ -350,18 +364,19 @@ class Trainer:
                           pin_memory=cuda, prefetch_factor=4 if workers else None,
                           persistent_workers=bool(workers))
 
-    def _progress(self) -> float:
+    def _progress(self) -> tuple[float, bool]:
+        """How far the budget is spent, and whether a signal asked to stop."""
         r = self.recipe
         by_steps = self.step / r.steps if r.steps else 0.0
         by_time = self.seconds / (r.minutes * 60) if r.minutes else 0.0
-        progress = max(by_steps, by_time)
-        if self.dist.world > 1:  # the ranks' clocks differ: rank 0 decides
+        progress, stopping = max(by_steps, by_time), self.stop.is_set()
+        if self.dist.world > 1:  # the ranks' clocks and signals differ: rank 0 decides for all
             import torch.distributed as dist
 
-            t = torch.tensor([progress], dtype=torch.float64, device=self.device)
+            t = torch.tensor([progress, float(stopping)], dtype=torch.float64, device=self.device)
             dist.broadcast(t, 0)
-            progress = float(t)
-        return progress
+            progress, stopping = float(t[0]), bool(t[1])
+        return progress, stopping
 
     def _train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
         r = self.recipe
@@ -423,7 +438,10 @@ class Trainer:
         stop_reason = "budget"
         try:
             for lr, hr in self._loader():
-                progress = self._progress()
+                progress, stopping = self._progress()
+                if stopping:
+                    stop_reason = "interrupted"
+                    break
                 if progress >= 1.0:
                     break
                 rate = learning_rate(r, progress, self.step)
@@ -431,7 +449,11 @@ class Trainer:
                     group["lr"] = rate
                 t = time.monotonic()
                 stats = self._train_step(lr, hr)
-                self.seconds += time.monotonic() - t
+                took = time.monotonic() - t
+                self.seconds += took
+                if self.graceful is not None:
+                    # After a signal the step in hand ends and a checkpoint is written: allow for both.
+                    self.graceful.grace = 1.0 + 2 * took + self._checkpoint_seconds
                 self.step += 1
                 recent = (recent + [stats["loss"]])[-100:]
                 if bar is not None:
@@ -455,7 +477,7 @@ class Trainer:
                 bar.close()
         if stop_reason == "interrupted":
             self._checkpoint()
-            raise Interrupted(signal.SIGINT, f"checkpoint of step {self.step} saved in {c.run_dir}; "
+            raise Interrupted(self.stop.signum or signal.SIGINT, f"checkpoint of step {self.step} saved in {c.run_dir}; "
                               "continue with --resume")
         if stop_reason != "budget":
             raise InputError(f"training stopped at step {self.step}: {stop_reason}; last checkpoint in {c.run_dir}")
@@ -566,5 +588,5 @@ class Trainer:
         return TrainSummary(out, self.step, self.seconds, best_step, final)
 
 
-def train(config: RunConfig, log: Log = print) -> TrainSummary:
-    return Trainer(config, log).run()
+def train(config: RunConfig, log: Log = print, graceful: Graceful | None = None) -> TrainSummary:
+    return Trainer(config, log, graceful).run()

@@ -41,4 +41,5 @@ class Interrupted(VidrestoreError):
 
         name = signal.Signals(signum).name
         super().__init__(f"interrupted by {name}; {outcome}")
+        self.signum = signum
         self.exit_code = 128 + signum

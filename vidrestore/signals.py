@@ -51,11 +51,23 @@ def untrack(path: Path) -> None:
 @dataclass
 class Graceful:
     """A command's way to stop by itself: `request(signum)` asks it to; `grace` is how long it
-    may take before the watcher ends the process; `outcome()` says what has been written."""
+    may take before the watcher ends the process (a command may raise it as it learns how long
+    its steps take: training's step in hand plus a checkpoint); `outcome()` says what has been
+    written, for the line printed when the watcher ends the process."""
 
     request: Callable[[int], None]
     grace: float = 1.0
     outcome: Callable[[], str] = field(default=lambda: "nothing was written")
+
+
+class Stop(threading.Event):
+    """Set when a run must end early; remembers the signal that asked for it."""
+
+    signum: int | None = None
+
+    def request(self, signum: int) -> None:
+        self.signum = signum
+        self.set()
 
 
 def installed() -> bool:
@@ -140,7 +152,7 @@ def graceful(request: Callable[[int], None], *, grace: float = 1.0,
     if not _installed:
         for sig in SIGNALS:
             try:
-                previous[sig] = signal.signal(sig, lambda signum, frame: request(signum))
+                previous[sig] = signal.signal(sig, lambda signum, frame: entry.request(signum))
             except ValueError:  # not the main thread
                 pass
     with _lock:

@@ -42,6 +42,11 @@ def user_errors(func: F) -> F:
             raise CommandError(str(exc), exc.exit_code) from None
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except OSError as exc:  # the machine's side: a full disk, a read-only folder, a vanished file
+            if debug:
+                raise
+            where = f"{exc.filename}: " if isinstance(exc.filename, str) else ""
+            raise CommandError(f"{where}{exc.strerror or exc}", 1) from None
         except Exception as exc:  # noqa: BLE001 - the last line of defence for users
             if debug:
                 raise

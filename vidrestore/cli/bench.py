@@ -40,10 +40,14 @@ def bench(input_path: Path, model: str, backends: tuple[str, ...], precisions: t
     pipeline's efficiency: its fps over the slowest stage's fps alone."""
     from vidrestore.bench.pipeline import BenchConfig, run_bench, save
     from vidrestore.io.encode import EncodeOptions
-    from vidrestore.io.probe import check_readable_file
+    from vidrestore.io.probe import probe
     from vidrestore.models import get_spec
 
-    check_readable_file(input_path)
+    probe(input_path)  # not a video: one line now, not an FFmpeg error minutes in
+    if json_path is not None:
+        from vidrestore.io.paths import check_output
+
+        check_output(json_path, input_path, overwrite=True)  # a report, replaced like a log; never the input
     spec = get_spec(model)
     config = BenchConfig(model=model, scale=scale or spec.scales[0], backends=backends or ("auto",),
                          precisions=precisions or ("fp32",), batches=batch_sizes or (4,), frames=frames,

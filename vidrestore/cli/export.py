@@ -32,8 +32,9 @@ def export(name: str, fmt: str, output: Path | None, fp16: bool, weights: Path |
     printed. `--format tensorrt` builds an engine from that graph (cached by
     everything that changes it) and needs a CUDA GPU with TensorRT.
     """
-    from vidrestore.errors import OutputError, UsageError
+    from vidrestore.errors import UsageError
     from vidrestore.export.onnx import export_onnx, onnx_bytes
+    from vidrestore.io.paths import check_output, warn_stale_partials
     from vidrestore.models import build_model
     from vidrestore.models.registry import MODELS, check_scale
 
@@ -51,10 +52,8 @@ def export(name: str, fmt: str, output: Path | None, fp16: bool, weights: Path |
         from vidrestore.backends.tensorrt_backend import require_tensorrt
 
         require_tensorrt()  # before anything is written
-    if dst.exists() and not overwrite:
-        raise OutputError(f"{dst} exists; pass --overwrite to replace it")
-    if not dst.parent.is_dir():
-        raise OutputError(f"output folder {dst.parent} does not exist")
+    check_output(dst, weights, overwrite=overwrite)  # never over the weights it reads
+    warn_stale_partials([dst])
     model = build_model(spec, scale, weights)
     channels = 1 if spec.color == "y" else 3
     metadata = {"model": name, "scale": str(scale), "color": spec.color, "precision": "fp16" if fp16 else "fp32"}

@@ -14,14 +14,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from vidrestore import signals
 from vidrestore.cli.options import Processing
 from vidrestore.errors import InputError, Interrupted, OutputError, UsageError, VidrestoreError
-from vidrestore.models.registry import Task
-from vidrestore.pipeline.processor import Processor
+
+if TYPE_CHECKING:  # both import torch, which `--help` must not wait for
+    from vidrestore.models.registry import Task
+    from vidrestore.pipeline.processor import Processor
 
 log = logging.getLogger("vidrestore.cli")
 
@@ -42,30 +45,14 @@ def _media_kind(path: Path) -> str:
 def plan_jobs(src: Path, output: Path | None, tag: str, *, overwrite: bool) -> list[Job]:
     """Every (input, output) pair, checked before any work starts."""
     from vidrestore.io.images import check_image_suffix, is_image
-    from vidrestore.io.mux import VIDEO_SUFFIXES, container_format
-    from vidrestore.io.paths import check_output, default_output, writable_suffix
+    from vidrestore.io.mux import container_format
+    from vidrestore.io.paths import check_output, default_output, warn_stale_partials
 
     if not src.exists():
         raise InputError(f"{src}: no such file or folder")
     if src.is_dir():
-        files = sorted(p for p in src.iterdir() if p.is_file() and (is_image(p) or p.suffix.lower() in VIDEO_SUFFIXES))
-        if not files:
-            raise InputError(f"{src}: folder holds no images or videos")
-        out_dir = output if output is not None else default_output(src, tag)
-        if out_dir.exists() and not out_dir.is_dir():
-            raise OutputError(f"{out_dir} exists and is not a folder")
-        if out_dir.resolve() == src.resolve():
-            raise OutputError("the output folder is the input folder; choose another -o")
-        if not out_dir.parent.is_dir():
-            raise OutputError(f"output folder {out_dir.parent} does not exist")
-        jobs = []
-        for f in files:
-            kind = _media_kind(f)
-            name = f.name if kind == "image" else f.with_suffix(writable_suffix(f)).name
-            jobs.append(Job(f, out_dir / name, kind))
-        for job in jobs:
-            if job.dst.exists() and not overwrite:
-                raise OutputError(f"{job.dst} already exists; pass --overwrite to replace it")
+        jobs = _plan_folder(src, output if output is not None else default_output(src, tag), overwrite=overwrite)
+        warn_stale_partials([job.dst for job in jobs])
         return jobs
     kind = _media_kind(src)
     dst = output if output is not None else default_output(src, tag, video=kind == "video")
@@ -76,7 +63,44 @@ def plan_jobs(src: Path, output: Path | None, tag: str, *, overwrite: bool) -> l
             raise UsageError(f"{dst}: a video cannot be written as an image; use a video extension")
         container_format(dst)
     check_output(dst, src, overwrite=overwrite)
+    warn_stale_partials([dst])
     return [Job(src, dst, kind)]
+
+
+def _plan_folder(src: Path, out_dir: Path, *, overwrite: bool) -> list[Job]:
+    import os
+
+    from vidrestore.io.images import is_image
+    from vidrestore.io.mux import VIDEO_SUFFIXES
+    from vidrestore.io.paths import writable_suffix
+
+    # Hidden files are never inputs: they include our own temporaries of killed runs.
+    files = sorted(p for p in src.iterdir()
+                   if not p.name.startswith(".") and p.is_file() and (is_image(p) or p.suffix.lower() in VIDEO_SUFFIXES))
+    if not files:
+        raise InputError(f"{src}: folder holds no images or videos")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir} exists and is not a folder")
+    if out_dir.resolve() == src.resolve():
+        raise OutputError("the output folder is the input folder; choose another -o")
+    if not out_dir.parent.is_dir():
+        raise OutputError(f"output folder {out_dir.parent} does not exist")
+    writable_at = out_dir if out_dir.is_dir() else out_dir.parent
+    if not os.access(writable_at, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder {writable_at} is not writable")
+    jobs: dict[Path, Job] = {}
+    for f in files:
+        kind = _media_kind(f)
+        name = f.name if kind == "image" else f.with_suffix(writable_suffix(f)).name
+        job = Job(f, out_dir / name, kind)
+        if job.dst in jobs:  # clip.flv and clip.mkv both become clip.mkv
+            raise OutputError(f"{jobs[job.dst].src} and {f} would both be written to {job.dst}; "
+                              "rename one of them or run them separately")
+        jobs[job.dst] = job
+    for job in jobs.values():
+        if job.dst.exists() and not overwrite:
+            raise OutputError(f"{job.dst} already exists; pass --overwrite to replace it")
+    return list(jobs.values())
 
 
 @contextmanager
@@ -102,31 +126,76 @@ def prepare(src: Path, tag: str, options: Processing) -> list[Job]:
 
 
 def run_jobs(src: Path, jobs: list[Job], processor: Processor, options: Processing) -> None:
-    """Process every job; in a folder, a failing file is reported and the rest go on."""
+    """Process every job; in a folder, a failing file is reported and the rest go on
+    (but a full disk or a read-only file system ends the folder: every later file would fail too)."""
     from vidrestore.pipeline.runner import Stop
 
     if src.is_dir():
-        jobs[0].dst.parent.mkdir(exist_ok=True)
+        try:
+            jobs[0].dst.parent.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create {jobs[0].dst.parent}: {exc.strerror or exc}") from None
     stop = Stop()
+    written: list[Path] = []
     failures = 0
-    with stop_on_signals(stop):
+
+    def outcome() -> str:
+        return _written_so_far(written, len(jobs))
+
+    with stop_on_signals(stop, outcome=outcome):
         for job in jobs:
             if stop.signum is not None:
-                raise Interrupted(stop.signum)
+                raise Interrupted(stop.signum, outcome())
             try:
-                if job.kind == "video":
-                    _process_video(job, processor, options, stop)
-                else:
-                    _process_image(job, processor, options)
-            except Interrupted:
-                raise
+                try:
+                    if job.kind == "video":
+                        _process_video(job, processor, options, stop)
+                    else:
+                        _process_image(job, processor, options)
+                except OSError as exc:
+                    raise _os_error(job, exc) from None
+            except Interrupted as exc:
+                raise Interrupted(exc.signum, outcome()) from None
             except VidrestoreError as exc:
-                if len(jobs) == 1:
+                if len(jobs) == 1 or isinstance(exc, _EndsTheFolder):
+                    if written:
+                        click.echo(f"vidrestore: error: {exc}", err=True)
+                        raise OutputError(f"stopped: {outcome()}") from None
                     raise
                 failures += 1
                 click.echo(f"vidrestore: error: {exc}", err=True)
+            else:
+                written.append(job.dst)
     if failures:
         raise InputError(f"{failures} of {len(jobs)} files failed (see above)")
+
+
+class _EndsTheFolder(OutputError):
+    """The output's file system cannot take more: no point trying the other files."""
+
+
+def _os_error(job: Job, exc: OSError) -> VidrestoreError:
+    """An OSError while processing one file, as one line naming the file and the cause."""
+    import errno
+
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return _EndsTheFolder(f"cannot write {job.dst}: {reason}")
+    if exc.errno == errno.EFBIG:
+        return OutputError(f"cannot write {job.dst}: {reason} (a file size limit)")
+    where = Path(exc.filename) if isinstance(exc.filename, str) else None
+    if where is not None and where.parent == job.dst.parent and where != job.src:
+        return OutputError(f"cannot write {job.dst}: {reason}")
+    return InputError(f"{job.src}: {reason}")
+
+
+def _written_so_far(written: list[Path], total: int) -> str:
+    if not written:
+        return "nothing was written"
+    if total == 1:
+        return f"{written[0]} was written"
+    shown = ", ".join(str(p) for p in written[:3]) + (", ..." if len(written) > 3 else "")
+    return f"{len(written)} of {total} files were written ({shown}); the rest were not"
 
 
 def _process_video(job: Job, processor: Processor, options: Processing, stop) -> None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import click
 
 from vidrestore.cli import user_errors
-from vidrestore.models.registry import ModelSpec
+
+if TYPE_CHECKING:
+    from vidrestore.models.registry import ModelSpec
 
 # The shipped super-resolution weights' quality is PSNR-Y gain over this model's output.
 BASELINE = "bicubic"

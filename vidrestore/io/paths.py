@@ -129,13 +129,18 @@ def stale_partials(dst: Path) -> list[Path]:
     return sorted(found)
 
 
-def warn_stale_partials(dst: Path) -> None:
-    """One warning line when an interrupted run left temporaries of `dst` behind."""
-    stale = stale_partials(dst)
-    if stale:
-        size = sum(p.stat().st_size for p in stale if p.is_file())
+def warn_stale_partials(outputs: list[Path]) -> None:
+    """One warning line when interrupted runs left temporaries of `outputs` behind."""
+    stale = [p for dst in outputs for p in stale_partials(dst)]
+    if not stale:
+        return
+    size = sum(p.stat().st_size for p in stale if p.is_file()) / 1e6
+    if len(outputs) == 1:
         log.warning("%d unfinished file%s of %s left by an interrupted run (%s, %.1f MB); removed when this run completes",
-                    len(stale), "s" if len(stale) > 1 else "", dst, stale[0].name, size / 1e6)
+                    len(stale), "s" if len(stale) > 1 else "", outputs[0], stale[0].name, size)
+    else:
+        log.warning("%d unfinished file%s in %s left by interrupted runs (%.1f MB); each goes when its output is written",
+                    len(stale), "s" if len(stale) > 1 else "", stale[0].parent, size)
 
 
 def remove_stale_partials(dst: Path) -> None:

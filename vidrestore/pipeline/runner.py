@@ -20,6 +20,7 @@ import av
 import numpy as np
 
 from vidrestore.errors import InputError, Interrupted, VidrestoreError
+from vidrestore.signals import Stop  # noqa: F401 - the runner's stop flag, re-exported for its callers
 from vidrestore.io.decode import DecodeStats, Decoder
 from vidrestore.io.encode import EncodeOptions, VideoEncoder, even_size
 from vidrestore.io.mux import CopyReport, StreamCopier, container_format
@@ -32,16 +33,6 @@ from vidrestore.pipeline.progress import Progress
 log = logging.getLogger(__name__)
 
 _DONE = object()
-
-
-class Stop(threading.Event):
-    """Set when the run must end early; remembers the signal that asked for it."""
-
-    signum: int | None = None
-
-    def request(self, signum: int) -> None:
-        self.signum = signum
-        self.set()
 
 
 @dataclass(frozen=True)
