@@ -11,15 +11,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.live.live_server import Server
 from tests.media import pattern
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -37,40 +35,9 @@ def _y4m(path: Path, size: tuple[int, int], frames: int = 45) -> Path:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for(url: str, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer within {seconds} s")
-
-
-def _post(port: int, path: str, body: dict) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.loads(response.read())
-
-
-def _wait_for_frames(port: int, frames: int, seconds: float = 30) -> None:
+def _wait_for_frames(server: Server, frames: int, seconds: float = 30) -> None:
     """Until the live session has sent `frames` frames (the browser connected and video flows)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as response:
-            if json.loads(response.read()).get("frames_out", 0) >= frames:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"no {frames} frames out within {seconds} s")
+    server.wait_until(lambda stats: stats.get("frames_out", 0) >= frames, seconds)
 
 
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium; .ci/run does)")
@@ -83,34 +50,30 @@ def _session(tmp_path: Path, *live_args: str, toggle: bool = False) -> tuple[dic
     pytest.importorskip("aiortc")
     camera = _y4m(tmp_path / "camera.y4m", CAMERA)
     stats_path = tmp_path / "stats.json"
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "vidrestore", "live", "--sink", "webrtc", "--x2", "--port", str(port), "--duration", "16",
-         "--budget-ms", "250", "--stats-json", str(stats_path), *live_args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = Server("--x2", "--duration", "16", "--budget-ms", "250", "--stats-json", stats_path, *live_args, quick=False)
     browser = None
     try:
-        _wait_for(f"http://127.0.0.1:{port}/", 30)
+        assert server.token, server.url  # the page opens only with the run's token
         browser = subprocess.Popen(
             [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-quic",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={tmp_path / 'profile'}", "--use-fake-ui-for-media-stream",
              "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={camera}",
-             "--autoplay-policy=no-user-gesture-required", f"http://127.0.0.1:{port}/?autostart=1"],
+             "--autoplay-policy=no-user-gesture-required", f"{server.url}&autostart=1"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HOME": str(tmp_path)})
         if toggle:  # the page's before/after toggle, as its button posts it: a few seconds of plain bicubic mid-call
-            _wait_for_frames(port, 40)
-            _post(port, "/mode", {"mode": "before"})
+            _wait_for_frames(server, 40)
+            assert server.request("POST", "/mode", {"mode": "before"})[0] == 200
             time.sleep(2.0)
-            _post(port, "/mode", {"mode": "after"})
-        _, stderr = server.communicate(timeout=90)
+            assert server.request("POST", "/mode", {"mode": "after"})[0] == 200
+        server.process.wait(timeout=90)
     finally:
-        for process in (browser, server):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait()
-    assert server.returncode == 0, stderr
-    return json.loads(stats_path.read_text()), stderr
+        if browser is not None and browser.poll() is None:
+            browser.kill()
+            browser.wait()
+        server.kill()
+    assert server.process.returncode == 0, server.stderr
+    return json.loads(stats_path.read_text()), server.stderr
 
 
 def _assert_video_flowed(stats: dict) -> tuple[list[dict], int]:

@@ -9,6 +9,11 @@ import click
 from vidrestore.cli import user_errors
 from vidrestore.cli.options import BACKEND_NAMES, parse_size, scale_options
 
+# How long a signal leaves the session to end by itself before the process is ended anyway:
+# the engine finishes the frame in hand, the recording's encoder is flushed, the peer
+# connection closed, the stats written.
+GRACE_SECONDS = 3.0
+
 
 @click.command(short_help="Enhance a camera in real time (virtual camera, WebRTC page, window, file).")
 @click.option("--source", help="testsrc, a camera (/dev/video0 or 0), a video file (looped at its real rate) "
@@ -41,9 +46,10 @@ def live(source: str | None, model: str, size: str | None, fps: float | None, bu
     smaller input, then lighter models) and steps back up when there is headroom.
     Latency p50/p95/max, fps and drops show on the status line and go to --stats-json."""
     from vidrestore.cli.jobs import stop_on_signals
-    from vidrestore.io.paths import check_output
+    from vidrestore.errors import Interrupted, OutputError, UsageError
+    from vidrestore.io.paths import check_output, same_file
     from vidrestore.live.engine import Engine, build_ladder, stderr_status
-    from vidrestore.live.sinks import open_sink
+    from vidrestore.live.sinks import FileSink, open_sink
     from vidrestore.live.sources import open_source
     from vidrestore.models import get_spec
     from vidrestore.models.registry import check_scale
@@ -52,12 +58,16 @@ def live(source: str | None, model: str, size: str | None, fps: float | None, bu
     spec = get_spec(model, "sr")
     scale = scale or spec.scales[0]
     check_scale(spec, scale)
+    source_file = Path(source) if source else None  # same_file tells whether it names a file at all
     if stats_json is not None:
+        if source_file is not None and same_file(stats_json, source_file):
+            raise OutputError(f"--stats-json {stats_json} is the --source; write the stats to another file")
         check_output(stats_json, overwrite=overwrite)
     camera_size = parse_size(size)
     make = _processor_factory(scale, device, backend, precision, quiet)
     status = None if quiet else stderr_status()
     stop = Stop()  # Ctrl-C / SIGTERM end the session cleanly: the recording closed, the stats written
+    written = _Written()
     info = {"model": model, "scale": scale, "sink": sink, "source": source or ("browser" if sink == "webrtc" else "/dev/video0")}
 
     if sink == "webrtc":
@@ -69,24 +79,45 @@ def live(source: str | None, model: str, size: str | None, fps: float | None, bu
             engine.stats.info.update(info, source=src.name)
             return engine
 
+        def announce(url: str) -> None:  # shown even with -q: without the token the page does not open
+            click.echo(f"open {url} in a browser (allow the camera); the enhanced video plays there", err=True)
+
         make_source = None if source is None else (lambda: open_source(source, camera_size, fps, loop=not no_loop))
         if make_source is not None:
             make_source().stop()  # a bad --source fails now, not when the page connects
         server = WebRTCServer(make_engine, source=make_source, source_name=source or "browser", host=host, port=port,
-                              budget_ms=budget_ms, status=status)
-        with stop_on_signals(stop):
+                              budget_ms=budget_ms, status=status, announce=announce)
+        with stop_on_signals(stop, grace=GRACE_SECONDS, outcome=written):
             summary = server.serve(duration, stop)
-        _finish(summary, stats_json, quiet)
-        return
+            _finish(summary, stats_json, quiet, overwrite=overwrite, written=written)
+    else:
+        out = open_sink(sink, overwrite=overwrite, source=source_file)  # only checks: nothing is opened yet
+        if isinstance(out, FileSink) and stats_json is not None and stats_json.resolve() == out.path.resolve():
+            raise UsageError(f"--stats-json is the recording {out.path}; write the stats to another file")
+        src = open_source(source, camera_size, fps, loop=not no_loop)
+        engine = Engine(src, out, build_ladder(model, scale, make), scale=scale, budget_ms=budget_ms, duration=duration, status=status)
+        engine.stats.info.update(info, source=source or src.name, sink=out.name)
+        engine.stop = stop
+        with stop_on_signals(stop, grace=GRACE_SECONDS, outcome=written):
+            stats = engine.run()
+            if isinstance(out, FileSink) and out.committed:
+                written.add(f"recorded {out.frames} frames to {out.path}")
+            _finish(stats.summary(), stats_json, quiet, overwrite=overwrite, written=written)
+    if stop.signum is not None:
+        raise Interrupted(stop.signum, written())
 
-    src = open_source(source, camera_size, fps, loop=not no_loop)
-    out = open_sink(sink, overwrite=overwrite)
-    engine = Engine(src, out, build_ladder(model, scale, make), scale=scale, budget_ms=budget_ms, duration=duration, status=status)
-    engine.stats.info.update(info, source=source or src.name, sink=out.name)
-    engine.stop = stop
-    with stop_on_signals(stop):
-        stats = engine.run()
-    _finish(stats.summary(), stats_json, quiet)
+
+class _Written:
+    """What the session has written so far, for the line a signal ends it with."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def add(self, part: str) -> None:
+        self.parts.append(part)
+
+    def __call__(self) -> str:
+        return "; ".join(self.parts) or "nothing was written"
 
 
 def _processor_factory(scale: int, device: str, backend: str, precision: str, quiet: bool):
@@ -105,7 +136,7 @@ def _processor_factory(scale: int, device: str, backend: str, precision: str, qu
     return make
 
 
-def _finish(summary: dict, stats_json: Path | None, quiet: bool) -> None:
+def _finish(summary: dict, stats_json: Path | None, quiet: bool, *, overwrite: bool, written: _Written) -> None:
     import json
 
     from vidrestore.io.paths import atomic_output
@@ -113,6 +144,7 @@ def _finish(summary: dict, stats_json: Path | None, quiet: bool) -> None:
     if stats_json is not None:
         with atomic_output(stats_json, overwrite=overwrite) as tmp:
             tmp.write_text(json.dumps(summary, indent=2) + "\n")
+        written.add(f"stats in {stats_json}")
     if not quiet:
         lat = summary.get("latency_ms") or {}
         click.echo(f"\nlive: {summary.get('frames_out', 0)} frames in {summary.get('seconds', 0):.1f} s "

@@ -11,7 +11,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vidrestore.errors import BackendUnavailable, UsageError
+from vidrestore import signals
+from vidrestore.errors import BackendUnavailable, OutputError, UsageError
 from vidrestore.live.frames import Frame, to_av, to_i420, to_rgb
 
 log = logging.getLogger(__name__)
@@ -34,24 +35,31 @@ class NullSink:
 class FileSink:
     """A recording at the pace frames came out (variable frame rate, millisecond
     timestamps from capture times), written to a hidden temporary file and
-    renamed into place when the session ends."""
+    committed when the session ends: never over the source, never over a file
+    that appeared meanwhile (unless --overwrite), and removed if a signal ends
+    the process before then."""
 
     closed = False
 
-    def __init__(self, path: Path, *, overwrite: bool = False) -> None:
-        from vidrestore.io.paths import check_output, temp_path
+    def __init__(self, path: Path, *, overwrite: bool = False, source: Path | None = None) -> None:
+        from vidrestore.io.paths import check_output, same_file, temp_path
 
         self.path = path
         self.name = f"file:{path}"
+        self.overwrite = overwrite
         if path.suffix.lower() not in (".mp4", ".m4v", ".mov", ".mkv"):
             raise UsageError(f"--sink file:{path}: the recording is H.264, so name it .mp4, .mkv or .mov")
+        if source is not None and same_file(path, source):
+            raise OutputError(f"--sink file:{path} is the --source; record to another file")
         check_output(path, overwrite=overwrite)
         self.tmp = temp_path(path)
         self.frames = 0
+        self.committed = False
 
     def open(self, size: tuple[int, int], fps: float) -> None:
         from vidrestore.io.mux import container_format
 
+        signals.track(self.tmp)
         self.container = av.open(str(self.tmp), "w", format=container_format(self.path))
         self.stream = self.container.add_stream("libx264", rate=max(1, round(fps)),
                                                 options={"preset": "veryfast", "crf": "20", "tune": "zerolatency"})
@@ -71,20 +79,26 @@ class FileSink:
         self.frames += 1
 
     def close(self, *, complete: bool) -> None:
+        from vidrestore.io.paths import commit, remove_stale_partials
+
         try:
             self.container.mux(self.stream.encode(None))
             self.container.close()
+            if self.frames == 0:
+                self.tmp.unlink(missing_ok=True)
+                return
+            # A session that ended on an error still keeps what it recorded: the file is finished
+            # and every frame in it whole.
+            if not complete:
+                log.warning("the session ended early; %s keeps the %d frames recorded before that", self.path, self.frames)
+            commit(self.tmp, self.path, overwrite=self.overwrite)
+            self.committed = True
         except BaseException:
             self.tmp.unlink(missing_ok=True)
             raise
-        if self.frames == 0:
-            self.tmp.unlink(missing_ok=True)
-            return
-        # A session that ended on an error still keeps what it recorded: the file is finished
-        # and every frame in it whole.
-        if not complete:
-            log.warning("the session ended early; %s keeps the %d frames recorded before that", self.path, self.frames)
-        os.replace(self.tmp, self.path)
+        finally:
+            signals.untrack(self.tmp)
+        remove_stale_partials(self.path)
 
 
 class WindowSink:
@@ -160,15 +174,16 @@ def _is_macos() -> bool:
     return platform.system() == "Darwin"
 
 
-def open_sink(spec: str, *, overwrite: bool = False):
-    """`--sink`: null, file:PATH, window, virtualcam[:DEVICE]; webrtc is served by `live.webrtc`."""
+def open_sink(spec: str, *, overwrite: bool = False, source: Path | None = None):
+    """`--sink`: null, file:PATH, window, virtualcam[:DEVICE]; webrtc is served by `live.webrtc`.
+    `source`: the --source file, which a recording may not replace."""
     if spec == "null":
         return NullSink()
     if spec.startswith("file:"):
         path = spec[len("file:"):]
         if not path:
             raise UsageError("--sink file:PATH needs a path, e.g. file:call.mp4")
-        return FileSink(Path(path), overwrite=overwrite)
+        return FileSink(Path(path), overwrite=overwrite, source=source)
     if spec == "window":
         return WindowSink()
     if spec == "virtualcam" or spec.startswith("virtualcam:"):

@@ -15,6 +15,11 @@ Latency here is the server's: from the moment a camera frame arrived from the
 browser to the moment its enhanced frame was handed to the outgoing track.
 The network and the browser's own buffering come on top (on localhost, a
 few milliseconds and one frame of jitter buffer).
+
+Only the printed page may talk to the server (a token, Host and Origin checks,
+small JSON bodies: see `live.guard`), what it sends is checked first
+(`live.messages`), and one session runs at a time: an offer while one runs is
+refused (409) until its page hangs up.
 """
 
 from __future__ import annotations
@@ -30,14 +35,18 @@ from typing import Any
 
 import numpy as np
 
-from vidrestore.errors import BackendUnavailable
+from vidrestore.errors import BackendUnavailable, VidrestoreError
 from vidrestore.live.engine import Engine, LiveStats
 from vidrestore.live.frames import Frame, to_av
+from vidrestore.live.guard import Access, Refused, middleware, read_json
+from vidrestore.live.messages import Offer, Reports, parse_mode, parse_offer, parse_report
 from vidrestore.live.sources import PushedSource, Source
 
 log = logging.getLogger(__name__)
 
 VIDEO_CLOCK = 90000  # RTP's video clock rate
+OFFER_BYTES = 64 * 1024  # a browser's offer is 3 to 10 KB, candidates included
+MESSAGE_BYTES = 4 * 1024  # a report or a toggle: a few hundred bytes
 
 
 def require_webrtc() -> None:
@@ -113,14 +122,15 @@ class Session:
 
     def stop(self) -> None:
         self.engine.stop.set()  # the engine checks it at least every 0.25 s, and stops its source
-        self.thread.join(timeout=5.0)
+        self.thread.join(timeout=2.0)  # within the grace a signal gives (see cli.live)
 
 
 class WebRTCServer:
-    """Serves the page and runs one session at a time (a new connection replaces the old)."""
+    """Serves the page and runs one session at a time."""
 
     def __init__(self, make_engine: Callable[..., Engine], *, source: Callable[[], Source] | None, source_name: str,
-                 host: str, port: int, budget_ms: float, status: Callable[[str], None] | None) -> None:
+                 host: str, port: int, budget_ms: float, status: Callable[[str], None] | None,
+                 announce: Callable[[str], None]) -> None:
         require_webrtc()
         self.source_name = source_name
         self.make_engine = make_engine
@@ -128,11 +138,14 @@ class WebRTCServer:
         self.host, self.port = host, port
         self.budget_ms = budget_ms
         self.status = status
+        self.announce = announce  # shown the page's URL, token included, once it is served
         self.session: Session | None = None
+        self.starting = False  # an offer is being answered: the one session's place is taken
         self.sessions = 0
-        self.reports: list[dict[str, Any]] = []
+        self.reports = Reports()
         self.last_stats: LiveStats | None = None
-        self.url = ""
+        self.access: Access | None = None  # once serving: the port is known
+        self.url = ""  # without the token: the stats file may be shared
 
     # -- HTTP ---------------------------------------------------------------------------------
 
@@ -141,7 +154,10 @@ class WebRTCServer:
 
         page = resources.files("vidrestore.live").joinpath("page.html").read_text(encoding="utf-8")
         source = "browser" if self.make_source is None else self.source_name
-        return web.Response(text=page.replace("__SOURCE__", source), content_type="text/html")
+        # The token is in this page's address: no Referer carries it off, no other site frames it.
+        headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
+                   "Content-Security-Policy": "frame-ancestors 'none'"}
+        return web.Response(text=page.replace("__SOURCE__", source), content_type="text/html", headers=headers)
 
     async def _stats(self, request):
         from aiohttp import web
@@ -151,40 +167,45 @@ class WebRTCServer:
     async def _report(self, request):
         from aiohttp import web
 
-        report = await request.json()
-        report["server_t"] = time.monotonic()
-        self.reports.append(report)
-        del self.reports[:-600]  # ten minutes of once-a-second reports
+        self.reports.add(parse_report(await read_json(request, MESSAGE_BYTES)))
         return web.json_response({"ok": True})
 
     async def _mode(self, request):
         from aiohttp import web
 
-        mode = (await request.json()).get("mode")
-        if mode not in ("before", "after"):
-            return web.json_response({"error": "mode must be before or after"}, status=400)
+        mode = parse_mode(await read_json(request, MESSAGE_BYTES))
         if self.session is not None:
             self.session.engine.bypass = mode == "before"
         return web.json_response({"mode": mode})
 
     async def _offer(self, request):
         from aiohttp import web
+
+        offer = parse_offer(await read_json(request, OFFER_BYTES))  # before anything is touched
+        if self.session is not None or self.starting:
+            raise Refused(409, "a session is already running (one at a time); close the other page first")
+        self.starting = True
+        try:
+            session = await self._start_session(offer)
+        except VidrestoreError as exc:  # the server's camera is busy, a model cannot load, ...
+            log.error("the session could not start: %s", exc)
+            raise Refused(503, f"the session could not start: {exc}") from None
+        finally:
+            self.starting = False
+        pc = session.pc
+        return web.json_response({"sdp": pc.localDescription.sdp, "type": pc.localDescription.type,
+                                  "source": session.source.name, "budget_ms": self.budget_ms})
+
+    async def _start_session(self, offer: Offer) -> Session:
+        """A peer connection answering `offer`, its source and engine running; nothing is left
+        behind when the offer cannot be answered."""
         from aiortc import RTCPeerConnection, RTCSessionDescription
 
-        params = await request.json()
-        if self.session is not None:
-            await self._close_session()
         pc = RTCPeerConnection()
         track = _track_class()()
         loop = asyncio.get_running_loop()
         browser = self.make_source is None
-        source: Source = PushedSource() if browser else self.make_source()
-        camera = params.get("camera") or {}
-        in_size = None
-        if browser and camera.get("width") and camera.get("height"):
-            in_size = (int(camera["width"]) & ~1, int(camera["height"]) & ~1)
-        engine = self.make_engine(source, TrackSink(loop, track), in_size)
-        session = Session(pc, engine, source)
+        source: Source | None = PushedSource() if browser else None
 
         @pc.on("track")
         def on_track(incoming) -> None:
@@ -196,18 +217,32 @@ class WebRTCServer:
         @pc.on("connectionstatechange")
         async def on_state() -> None:
             log.debug("peer connection: %s", pc.connectionState)
-            if pc.connectionState in ("failed", "closed") and self.session is session:
+            if pc.connectionState in ("failed", "closed") and self.session is not None and self.session.pc is pc:
                 await self._close_session()
 
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=params["sdp"], type=params["type"]))
-        if not browser:
-            pc.addTrack(track)
-        await pc.setLocalDescription(await pc.createAnswer())
+        try:
+            try:
+                await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
+            except Exception as exc:  # noqa: BLE001 - aiortc's parser raises what it meets
+                message = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+                raise Refused(400, f"the offer cannot be answered: {message}") from None
+            if source is None:
+                source = self.make_source()
+            # Building the ladder loads models: off the event loop, so the server keeps answering.
+            engine = await loop.run_in_executor(None, self.make_engine, source, TrackSink(loop, track), offer.camera)
+            if not browser:
+                pc.addTrack(track)
+            await pc.setLocalDescription(await pc.createAnswer())
+        except BaseException:
+            if source is not None:
+                source.stop()
+            await pc.close()
+            raise
+        session = Session(pc, engine, source)
         self.session = session
         self.sessions += 1
         session.thread.start()
-        return web.json_response({"sdp": pc.localDescription.sdp, "type": pc.localDescription.type,
-                                  "source": source.name, "budget_ms": self.budget_ms})
+        return session
 
     async def _read(self, incoming, source: PushedSource) -> None:
         from aiortc.mediastreams import MediaStreamError
@@ -232,23 +267,25 @@ class WebRTCServer:
         if self.session is not None:
             out["rung"] = self.session.engine.governor.rung.label
             out["mode"] = "before" if self.session.engine.bypass else "after"
-        out.update(sink="webrtc", url=self.url, sessions=self.sessions, browser=self.reports[-1] if self.reports else None)
+        out.update(sink="webrtc", url=self.url, sessions=self.sessions, session_active=self.session is not None,
+                   browser=self.reports.last, browser_reports_received=self.reports.received)
         return out
 
     # -- running ------------------------------------------------------------------------------
 
     def serve(self, duration: float | None, stop: threading.Event) -> dict[str, Any]:
         """Serve until `duration` seconds have passed or `stop` is set; the final summary,
-        with every report the page sent."""
+        with the newest reports the page sent."""
         return asyncio.run(self._serve(duration, stop))
 
     async def _serve(self, duration: float | None, stop: threading.Event) -> dict[str, Any]:
         from aiohttp import web
 
-        app = web.Application()
+        app = web.Application(middlewares=[middleware(lambda: self.access)], client_max_size=OFFER_BYTES)
         app.add_routes([web.get("/", self._page), web.post("/offer", self._offer), web.get("/stats", self._stats),
                         web.post("/report", self._report), web.post("/mode", self._mode)])
-        runner = web.AppRunner(app, access_log=None)
+        # A short shutdown: a signal gives the whole session a few seconds to end (see cli.live).
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
         try:
@@ -257,8 +294,10 @@ class WebRTCServer:
             await runner.cleanup()
             raise BackendUnavailable(f"cannot serve on {self.host}:{self.port} ({exc.strerror}); choose another --port") from None
         port = site._server.sockets[0].getsockname()[1]  # the real one when --port 0
-        self.url = f"http://{self.host}:{port}/"
-        log.info("open %s in a browser (allow the camera); the enhanced video plays there", self.url)
+        self.access = Access.for_bind(self.host, port)
+        url = self.access.url(self.host)
+        self.url = url.partition("?")[0]
+        self.announce(url)
         deadline = None if duration is None else time.monotonic() + duration
         last = time.monotonic()
         try:
@@ -271,6 +310,6 @@ class WebRTCServer:
             await self._close_session()
             await runner.cleanup()
         summary = self.summary()
-        summary["browser_reports"] = self.reports
+        summary["browser_reports"] = list(self.reports.recent)
         return summary
 
