@@ -124,9 +124,11 @@ def export_onnx(model: nn.Module, path: Path, *, channels: int, scale: int, fp16
 def cached_onnx(model: nn.Module, channels: int, *, fp16: bool = False) -> tuple[bytes, Path | None]:
     """`onnx_bytes` of `model`, kept in `cache_dir("onnx")` under a hash of the model:
     its class, weights, vidrestore's version, and its answer to a fixed input (which pins down what the
-    weights do not, such as a resampler's scale). Returns the graph and its cache
-    file (None when the cache folder cannot be written)."""
-    from vidrestore.io.paths import atomic_output, cache_dir
+    weights do not, such as a resampler's scale). A cached graph is used only as `export.cache`
+    checks it (owner, mode, content hash); a doubtful one is exported again. Returns the graph
+    and its cache file (None when the cache folder is unsafe or cannot be written)."""
+    from vidrestore.export.cache import CacheFolder
+    from vidrestore.io.paths import cache_dir
 
     from vidrestore import __version__
 
@@ -140,14 +142,10 @@ def cached_onnx(model: nn.Module, channels: int, *, fp16: bool = False) -> tuple
         answer = model.eval().float().cpu()(probe)
     digest.update(str(tuple(answer.shape)).encode())
     digest.update(answer.numpy().round(4).tobytes())
-    path = cache_dir("onnx") / f"{digest.hexdigest()[:32]}.onnx"
-    if path.is_file():
-        return path.read_bytes(), path
+    cache = CacheFolder(cache_dir("onnx"))
+    name = f"{digest.hexdigest()[:32]}.onnx"
+    data = cache.read(name)
+    if data is not None:
+        return data, cache.folder / name
     data = onnx_bytes(model, channels, fp16=fp16)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_output(path, overwrite=True) as tmp:
-            tmp.write_bytes(data)
-    except OSError:
-        return data, None  # a read-only home: export again next time
-    return data, path
+    return data, cache.write(name, data)

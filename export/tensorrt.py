@@ -4,9 +4,10 @@ An engine is only valid for the graph, the shape range, the precision, the
 TensorRT release and the GPU it was built for, so `cache_key` hashes all of
 them and a cached engine is reused only when none has changed. Building is slow
 mostly because of kernel timing: a timing cache per TensorRT version and GPU
-makes rebuilds (a new video size, a new precision) much quicker. Files are
-written atomically, so an interrupted build never leaves a half engine that a
-later run would trust.
+makes rebuilds (a new video size, a new precision) much quicker. Engines and
+timing caches are kept by `export.cache`: written atomically with their content
+hash, and used only from a private folder of this user's when the hash still
+fits, so a damaged or planted engine is rebuilt (one warning), never run.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
-from vidrestore.errors import BackendUnavailable, InputError, UsageError
+from vidrestore.errors import BackendUnavailable, InputError, OutputError, UsageError
 
 Shape = tuple[int, int, int, int]  # NCHW
 Precision = Literal["fp32", "fp16", "bf16"]
@@ -81,7 +82,7 @@ def cache_key(spec: EngineSpec) -> str:
 
 
 def engine_cache_dir() -> Path:
-    """The engines and timing caches: `vidrestore.io.paths.cache_dir`/tensorrt."""
+    """The engines and timing caches: `vidrestore.io.paths.cache_dir`/tensorrt (see `export.cache`)."""
     from vidrestore.io.paths import cache_dir
 
     return cache_dir("tensorrt")
@@ -114,14 +115,16 @@ def build_engine(
     cache_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Path:
-    """The engine file for `spec`: from the cache if there, else built now and cached."""
-    cache_dir = cache_dir if cache_dir is not None else engine_cache_dir()
-    engine_path = cache_dir / f"{cache_key(spec)}.engine"
-    if engine_path.is_file():  # looked up before importing TensorRT: a cache hit needs none of it
-        return engine_path
+    """The engine file for `spec`: from the cache if there and sound, else built now and cached.
+    `cache_dir` must be usable (`CacheFolder.usable`): the engine is returned as a file there."""
+    from vidrestore.export.cache import CacheFolder
+
+    cache = CacheFolder(cache_dir if cache_dir is not None else engine_cache_dir())
+    engine_name = f"{cache_key(spec)}.engine"
+    if cache.read(engine_name) is not None:  # checked before importing TensorRT: a cache hit needs none of it
+        return cache.folder / engine_name
     trt = _import_tensorrt()
     report = progress or (lambda line: None)
-    cache_dir.mkdir(parents=True, exist_ok=True)
 
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
@@ -146,19 +149,22 @@ def build_engine(
     profile.set_shape(spec.input_name, spec.min_shape, spec.opt_shape, spec.max_shape)
     config.add_optimization_profile(profile)
 
-    timing_path = cache_dir / f"timing-{spec.trt_version}-{_slug(spec.gpu_name)}.cache"
-    blob = timing_path.read_bytes() if timing_path.is_file() else b""
+    timing_name = f"timing-{spec.trt_version}-{_slug(spec.gpu_name)}.cache"
+    blob = cache.read(timing_name) or b""
     config.set_timing_cache(config.create_timing_cache(blob), ignore_mismatch=False)
     monitor = _progress_monitor(trt, report)
     config.progress_monitor = monitor
 
-    report(f"building a TensorRT {spec.precision} engine for {spec.gpu_name} (once; it is cached in {cache_dir})")
+    report(f"building a TensorRT {spec.precision} engine for {spec.gpu_name} (once; it is cached in {cache.folder})")
     started = time.monotonic()
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise BackendUnavailable(f"TensorRT could not build an engine from {onnx_path}; its messages above say why")
-    _write_atomic(timing_path, memoryview(config.get_timing_cache().serialize()))
-    _write_atomic(engine_path, memoryview(serialized))
+    cache.write(timing_name, bytes(memoryview(config.get_timing_cache().serialize())))
+    engine_path = cache.write(engine_name, bytes(memoryview(serialized)))
+    if engine_path is None:
+        raise OutputError(f"cannot keep the TensorRT engine in {cache.folder} (see the warning above); "
+                          "set VIDRESTORE_CACHE to a private folder of your own")
     report(f"built the TensorRT engine in {time.monotonic() - started:.0f} s: {engine_path}")
     return engine_path
 
@@ -173,14 +179,6 @@ def _import_tensorrt() -> ModuleType:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-") or "gpu"
-
-
-def _write_atomic(path: Path, data: bytes | memoryview) -> None:
-    """`path` whole or absent: the project's atomic output (a temporary file beside it, renamed)."""
-    from vidrestore.io.paths import atomic_output
-
-    with atomic_output(path, overwrite=True) as tmp:
-        tmp.write_bytes(bytes(data))
 
 
 def _progress_monitor(trt: ModuleType, report: Callable[[str], None], every_s: float = 1.0) -> Any:

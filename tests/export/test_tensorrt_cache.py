@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from vidrestore.errors import BackendUnavailable, UsageError
+from vidrestore.export.cache import CacheFolder
 from vidrestore.export.tensorrt import (
     EngineSpec,
-    _write_atomic,
     build_engine,
     cache_key,
     engine_cache_dir,
@@ -111,17 +111,16 @@ def test_cache_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_
 
 def test_a_cached_engine_needs_no_tensorrt(no_tensorrt: None, tmp_path: Path) -> None:
     spec = make_spec()
-    cached = tmp_path / f"{cache_key(spec)}.engine"
-    cached.write_bytes(b"engine")
+    cached = CacheFolder(tmp_path).write(f"{cache_key(spec)}.engine", b"engine")
+    assert cached == tmp_path / f"{cache_key(spec)}.engine"
     assert build_engine(tmp_path / "missing.onnx", spec, cache_dir=tmp_path) == cached
 
 
 def test_the_default_cache_dir_is_used(no_tensorrt: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("VIDRESTORE_CACHE", str(tmp_path))
     spec = make_spec()
-    cached = tmp_path / "tensorrt" / f"{cache_key(spec)}.engine"
-    cached.parent.mkdir()
-    cached.write_bytes(b"engine")
+    cached = CacheFolder(tmp_path / "tensorrt").write(f"{cache_key(spec)}.engine", b"engine")
+    assert cached == tmp_path / "tensorrt" / f"{cache_key(spec)}.engine"
     assert build_engine(tmp_path / "missing.onnx", spec) == cached
 
 
@@ -142,11 +141,11 @@ def test_the_backend_without_tensorrt_names_the_extra(no_tensorrt: None, tmp_pat
 
 
 def test_atomic_write_replaces_whole_and_leaves_no_temporary(tmp_path: Path) -> None:
-    target = tmp_path / "a.engine"
-    target.write_bytes(b"old")
-    _write_atomic(target, b"new engine")
-    assert target.read_bytes() == b"new engine"
-    assert [p.name for p in tmp_path.iterdir()] == ["a.engine"]
+    cache = CacheFolder(tmp_path)
+    cache.write("a.engine", b"old")
+    cache.write("a.engine", b"new engine")
+    assert (tmp_path / "a.engine").read_bytes() == b"new engine" == CacheFolder(tmp_path).read("a.engine")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.engine", "a.engine.sha256"]
 
 
 @needs_tensorrt
@@ -175,7 +174,7 @@ def test_fp16_engine_matches_torch(tmp_path: Path) -> None:
     assert engine == tmp_path / "cache" / f"{cache_key(spec)}.engine"
     assert lines and "building a TensorRT fp16 engine" in lines[0]
     assert len(list((tmp_path / "cache").glob("timing-*.cache"))) == 1
-    assert not list((tmp_path / "cache").glob(".*.tmp"))
+    assert not list((tmp_path / "cache").glob(".*"))  # no temporaries left
     assert build_engine(onnx_path, spec, cache_dir=tmp_path / "cache") == engine  # now a cache hit
 
     backend = TensorRTBackend(engine, scale=2)

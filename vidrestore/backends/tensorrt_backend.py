@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from vidrestore.errors import BackendUnavailable, OutputError, UsageError
+from vidrestore.errors import BackendUnavailable, UsageError
 
 
 class TensorRTBackend:
@@ -120,22 +120,29 @@ class LazyTensorRT:
 
     def _build(self, batch: torch.Tensor) -> TensorRTBackend:
         import sys
+        import tempfile
 
+        from vidrestore.export.cache import CacheFolder
         from vidrestore.export.onnx import cached_onnx
-        from vidrestore.export.tensorrt import build_engine, spec_for
-        from vidrestore.io.paths import cache_dir
+        from vidrestore.export.tensorrt import build_engine, engine_cache_dir, spec_for
 
         n, c, h, w = batch.shape
         with torch.no_grad():
             probe = self.model.float().cpu()(torch.zeros(1, c, 8, 8))
         self.scale = probe.shape[-1] // 8
-        _, onnx_path = cached_onnx(self.model, c, fp16=self.precision == "fp16")
-        if onnx_path is None:
-            raise OutputError(f"cannot write the ONNX cache in {cache_dir('onnx')}, which TensorRT builds from; "
-                              "set VIDRESTORE_CACHE to a writable folder")
-        engine = build_engine(onnx_path, spec_for(onnx_path, c, w, h, n, self.precision),
-                              progress=lambda line: print(line, file=sys.stderr, flush=True))
-        return TensorRTBackend(engine, scale=self.scale)
+        data, onnx_path = cached_onnx(self.model, c, fp16=self.precision == "fp16")
+        engines = engine_cache_dir()
+        # Without a usable cache (unsafe or unwritable; already warned about) the graph
+        # and the engine go to a private temporary folder, gone once the engine is loaded.
+        with tempfile.TemporaryDirectory(prefix="vidrestore-tensorrt-") as scratch:
+            if onnx_path is None:
+                onnx_path = Path(scratch) / "model.onnx"
+                onnx_path.write_bytes(data)
+            if not CacheFolder(engines).usable():
+                engines = Path(scratch)
+            engine = build_engine(onnx_path, spec_for(onnx_path, c, w, h, n, self.precision), cache_dir=engines,
+                                  progress=lambda line: print(line, file=sys.stderr, flush=True))
+            return TensorRTBackend(engine, scale=self.scale)
 
     def run(self, batch: torch.Tensor) -> torch.Tensor:
         if self.engine is None:

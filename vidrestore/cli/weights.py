@@ -40,8 +40,9 @@ def import_weights(
 ) -> None:
     """Convert FILE (.pt, .pth, .ckpt or .safetensors) to OUTPUT for `upscale --model ARCH --weights OUTPUT`.
 
-    Blocks, features and scale are read from the tensors. Checkpoints are
-    loaded weights-only: a file holding pickled Python objects is refused.
+    Blocks, features and scale are read from the tensors and checked against
+    EDSR's bounds before any model is built. Checkpoints are loaded
+    weights-only: a file holding pickled Python objects is refused.
     """
     from vidrestore.cli.models import format_count
     from vidrestore.io.paths import check_output
@@ -57,7 +58,7 @@ def import_weights(
     extra = {"source": source.name, "source_format": imported.source_format}
     if imported.source_key is not None:
         extra["source_key"] = imported.source_key
-    save_weights(imported.model, output, arch=spec.name, scale=factor, options=imported.options, extra=extra, half=half)
+    save_weights(imported.model, output, arch=spec.name, scale=factor, options=imported.options, extra=extra, half=half, overwrite=overwrite)
     options = imported.options
     mean = f", mean ({', '.join(f'{v:.4f}' for v in options['mean'])})" if "mean" in options else ""
     entry = f" ({imported.source_key})" if imported.source_key else ""

@@ -12,10 +12,12 @@ Two layouts are known:
   inside ``{"params": ...}`` or ``{"params_ema": ...}``. Its range (255) and
   mean (DIV2K's) are constructor defaults, not tensors.
 
-Blocks, features and scale are read from the keys and shapes. Residual scaling
-leaves no trace in the tensors, so the caller supplies it. Checkpoints are
-read with ``torch.load(weights_only=True)`` or safetensors: nothing beyond
-tensors and plain containers is ever unpickled.
+Blocks, features and scale are read from the keys and shapes (blocks numbered
+0 to n-1 without gaps), held to the bounds of the architecture's options, and
+the tensors are compared with a shape-only model before the real one is
+built. Residual scaling leaves no trace in the tensors, so the caller
+supplies it. Checkpoints are read with ``torch.load(weights_only=True)`` or
+safetensors: nothing beyond tensors and plain containers is ever unpickled.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from torch import nn
 from vidrestore.errors import InputError, UsageError, WeightsError
 from vidrestore.models.edsr import DIV2K_MEAN
 from vidrestore.models.registry import MODELS, ModelSpec, check_scale
+from vidrestore.models.weights import check_fits, check_options, shape_only
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +108,11 @@ def import_edsr(path: Path, spec: ModelSpec, scale: int, *, key: str | None = No
         res_scale = float(spec.options["res_scale"])
         _warn_if_other_preset(spec, foreign)
     options = foreign.options(res_scale)
-    model = spec.build(scale=scale, **{**spec.options, **options})
-    check_fits(model, foreign.tensors, name=path.name, what=f"{spec.name} x{scale} with {foreign.blocks} blocks and {foreign.features} features")
+    check_options(spec, options, name=path.name)
+    full = {**spec.options, **options}
+    check_fits(shape_only(spec, scale, full).state_dict(), foreign.tensors, name=path.name,
+               what=f"{spec.name} x{scale} with {foreign.blocks} blocks and {foreign.features} features")
+    model = spec.build(scale=scale, **full)
     model.load_state_dict({k: v.float() for k, v in foreign.tensors.items()})
     return ImportedEDSR(model.eval(), foreign.source_format, source_key, options)
 
@@ -184,7 +190,7 @@ def convert_edsr(tensors: Mapping[str, torch.Tensor], *, name: str) -> ForeignED
     """
     if {"head.0.weight", "tail.0.0.weight", "tail.1.weight"} <= tensors.keys():
         source_format: SourceFormat = "edsr-reference"
-        blocks = _count_blocks(tensors, r"body\.(\d+)\.body\.")
+        blocks = _count_blocks(tensors, r"body\.(\d+)\.body\.", name)
         rgb_range, mean = _reference_mean_shift(tensors, name)
         # The conv closing the reference body sits right after the blocks, as body.{blocks}.
         closing = re.compile(rf"body\.{blocks}\.(weight|bias)")
@@ -192,12 +198,15 @@ def convert_edsr(tensors: Mapping[str, torch.Tensor], *, name: str) -> ForeignED
         ours = _renamed({k: v for k, v in tensors.items() if k not in _MEAN_SHIFT_KEYS}, renames, name)
     elif {"conv_first.weight", "upsample.0.weight", "conv_last.weight"} <= tensors.keys():
         source_format = "basicsr"
-        blocks = _count_blocks(tensors, r"body\.(\d+)\.conv[12]\.")
+        blocks = _count_blocks(tensors, r"body\.(\d+)\.conv[12]\.", name)
         rgb_range, mean = 255.0, None
         ours = _renamed(tensors, _BASICSR_RENAMES, name)
     else:
         raise WeightsError(f"{name} is not an EDSR checkpoint in a layout vidrestore knows (EDSR-PyTorch or BasicSR); its keys: {_few(tensors)}")
-    features = int(ours["head.weight"].shape[0])
+    head = ours["head.weight"]
+    if head.dim() != 4 or head.shape[0] < 1:
+        raise WeightsError(f"{name}: its first convolution's weight has shape {tuple(head.shape)}, not (features, 3, k, k)")
+    features = int(head.shape[0])
     scale = _upsampler_scale(ours, features, name)
     return ForeignEDSR(source_format, scale, blocks, features, rgb_range, mean, ours)
 
@@ -212,13 +221,17 @@ def _renamed(tensors: Mapping[str, torch.Tensor], renames: Iterable[tuple[re.Pat
     return ours
 
 
-def _count_blocks(tensors: Iterable[str], pattern: str) -> int:
-    indices = [int(m.group(1)) for k in tensors if (m := re.match(pattern, k))]
-    return max(indices) + 1 if indices else 0
+def _count_blocks(tensors: Iterable[str], pattern: str, name: str) -> int:
+    """The number of residual blocks, whose indices must run 0 to n-1: one stray key
+    such as body.300000 would otherwise ask for 300001 blocks."""
+    indices = sorted({int(m.group(1)) for k in tensors if (m := re.match(pattern, k))})
+    if indices != list(range(len(indices))):
+        raise WeightsError(f"{name}: its residual blocks are numbered {_few(indices)}; expected 0 to {len(indices) - 1} without gaps")
+    return len(indices)
 
 
 def _upsampler_scale(tensors: Mapping[str, torch.Tensor], features: int, name: str) -> int:
-    stages = sorted((int(m.group(1)), v.shape[0]) for k, v in tensors.items() if (m := re.fullmatch(r"upsample\.(\d+)\.weight", k)))
+    stages = sorted((int(m.group(1)), v.shape[0] if v.dim() else 0) for k, v in tensors.items() if (m := re.fullmatch(r"upsample\.(\d+)\.weight", k)))
     ratios = [channels / features for _, channels in stages]
     if ratios == [4]:
         return 2
@@ -262,19 +275,6 @@ def _reference_mean_shift(tensors: Mapping[str, torch.Tensor], name: str) -> tup
 def _tidy(value: float) -> float:
     """255.00000381 (float32 noise) -> 255.0."""
     return float(round(value)) if abs(value - round(value)) < 1e-3 else value
-
-
-def check_fits(model: nn.Module, tensors: Mapping[str, torch.Tensor], *, name: str, what: str) -> None:
-    """Every tensor of `model` present with its shape, and nothing else."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        parts = [f"missing {_few(missing)}" if missing else "", f"unexpected {_few(unexpected)}" if unexpected else ""]
-        raise WeightsError(f"{name} does not fit {what}: {'; '.join(p for p in parts if p)}")
-    for key, value in tensors.items():
-        if value.shape != expected[key].shape:
-            raise WeightsError(f"{name} does not fit {what}: {key} has shape {tuple(value.shape)}, not {tuple(expected[key].shape)}")
 
 
 def _warn_if_other_preset(spec: ModelSpec, foreign: ForeignEDSR) -> None:

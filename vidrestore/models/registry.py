@@ -7,18 +7,85 @@ model, write its module and add one spec here.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from vidrestore.errors import UsageError
+
+if TYPE_CHECKING:  # torch is imported only when a model is built: `--help` must not wait for it
+    from torch import nn
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 Task = Literal["sr", "deblur"]
 ColorSpace = Literal["y", "rgb"]
+
+
+@dataclass(frozen=True)
+class Option:
+    """What a weights file's metadata may set one constructor option to.
+
+    Weights files come from anywhere, and their options decide how big a model
+    gets built: the bounds keep a 150-byte header from asking for gigabytes.
+    JSON gives lists where the constructors take tuples, hence `count`.
+    """
+
+    kind: Literal["int", "float", "bool", "choice"]
+    low: float = 0
+    high: float = 0
+    choices: tuple[object, ...] = ()
+    count: int = 0  # above 0: a list of exactly this many values
+    odd: bool = False
+
+    def accepts(self, value: object) -> bool:
+        if self.count:
+            return isinstance(value, (list, tuple)) and len(value) == self.count and all(map(self._accepts_one, value))
+        return self._accepts_one(value)
+
+    def _accepts_one(self, value: object) -> bool:
+        # type() rather than isinstance: JSON's true is no integer here, and 1 is no true.
+        if self.kind == "bool":
+            return type(value) is bool
+        if self.kind == "choice":
+            return any(type(value) is type(c) and value == c for c in self.choices)
+        if self.kind == "int":
+            return type(value) is int and self.low <= value <= self.high and (not self.odd or value % 2 == 1)
+        return type(value) in (int, float) and math.isfinite(value) and self.low <= value <= self.high  # type: ignore[arg-type]
+
+    def describe(self) -> str:
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind == "choice":
+            listed = ", ".join(repr(c) for c in self.choices)
+            return f"only {listed}" if len(self.choices) == 1 else f"one of {listed}"
+        noun = "integer" if self.kind == "int" else "number"
+        odd = "odd " if self.odd else ""
+        if self.count:
+            return f"{self.count} {odd}{noun}s from {self.low:g} to {self.high:g}"
+        return f"an {odd}{noun} from {self.low:g} to {self.high:g}"
+
+
+def _integer(low: int, high: int, *, count: int = 0, odd: bool = False) -> Option:
+    return Option("int", low, high, count=count, odd=odd)
+
+
+def _number(low: float, high: float, *, count: int = 0) -> Option:
+    return Option("float", low, high, count=count)
+
+
+_FLAG = Option("bool")
+
+# Generous bounds: several times the papers' largest settings (EDSR-large's 32 blocks of 256 features).
+_EDSR_OPTIONS = {"blocks": _integer(1, 256), "features": _integer(1, 1024), "res_scale": _number(0, 10),
+                 "rgb_range": _number(1, 65535), "mean": _number(0, 1, count=3)}
+_SRRESNET_OPTIONS = {"blocks": _integer(1, 256), "features": _integer(1, 1024), "residual": _FLAG}
+_DEBLUR_OPTIONS = {"levels": _integer(1, 6), "blocks": _integer(1, 256), "features": _integer(1, 1024),
+                   "kernel": _integer(1, 15, odd=True), "residual": _FLAG}
+# One channel: the pipeline feeds the Y-channel models luma only.
+_ESPCN_OPTIONS = {"channels": Option("choice", choices=(1,)), "features": _integer(1, 1024, count=2),
+                  "activation": Option("choice", choices=("tanh", "relu")), "residual": _FLAG}
 
 
 @dataclass(frozen=True)
@@ -33,10 +100,15 @@ class ModelSpec:
     options: dict[str, Any] = field(default_factory=dict)
     # Name pattern of shipped weights, formatted with `scale`; None = no weights.
     weights: str | None = None
+    # The options a weights file's metadata may set, with their bounds; empty: none.
+    accepts: dict[str, Option] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.scales:
             raise ValueError(f"{self.name}: scales must not be empty")
+        wrong = sorted(k for k, v in self.options.items() if k not in self.accepts or not self.accepts[k].accepts(v))
+        if wrong:
+            raise ValueError(f"{self.name}: options {wrong} are outside what its weights files may set")
 
     def weights_path(self, scale: int) -> Path | None:
         if self.weights is None:
@@ -91,6 +163,7 @@ SRRESNET = ModelSpec(
     build=_srresnet,
     options={"blocks": 16, "features": 64},
     weights="srresnet_x{scale}.safetensors",
+    accepts=_SRRESNET_OPTIONS,
     description="SRResNet (Ledig et al. 2017): 16 BN residual blocks, PReLU, L1-trained",
 )
 
@@ -105,6 +178,7 @@ MODELS: dict[str, ModelSpec] = {
             build=_espcn,
             options={"activation": "relu", "residual": True},
             weights="espcn_x{scale}.safetensors",
+            accepts=_ESPCN_OPTIONS,
             description="ESPCN (Shi et al. 2016) on luma, bicubic skip; chroma bicubic",
         ),
         ModelSpec(
@@ -115,6 +189,7 @@ MODELS: dict[str, ModelSpec] = {
             build=_edsr,
             options={"blocks": 16, "features": 64, "res_scale": 1.0},
             weights="edsr_x{scale}.safetensors",
+            accepts=_EDSR_OPTIONS,
             description="EDSR baseline (Lim et al. 2017): 16 residual blocks, 64 features, RGB",
         ),
         ModelSpec(
@@ -124,6 +199,7 @@ MODELS: dict[str, ModelSpec] = {
             color="rgb",
             build=_edsr,
             options={"blocks": 32, "features": 256, "res_scale": 0.1},
+            accepts=_EDSR_OPTIONS,
             description="EDSR large (Lim et al. 2017): 32 blocks, 256 features; bring or train weights",
         ),
         SRRESNET,
@@ -141,6 +217,7 @@ MODELS: dict[str, ModelSpec] = {
             build=_deepdeblur,
             options={"levels": 3, "blocks": 8, "features": 64, "kernel": 3, "residual": True},
             weights="deepdeblur.safetensors",
+            accepts=_DEBLUR_OPTIONS,
             description="DeepDeblur (Nah et al. 2017): 3-level multi-scale residual CNN, coarse to fine",
         ),
         ModelSpec(
@@ -151,6 +228,7 @@ MODELS: dict[str, ModelSpec] = {
             build=_srn,
             options={"levels": 3, "blocks": 3, "features": 24, "kernel": 3, "residual": True},
             weights="srn.safetensors",
+            accepts=_DEBLUR_OPTIONS,
             description="SRN-DeblurNet (Tao et al. 2018): scale-recurrent encoder-decoder with a ConvLSTM",
         ),
         ModelSpec(
