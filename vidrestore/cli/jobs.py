@@ -142,10 +142,13 @@ def run_jobs(src: Path, jobs: list[Job], processor: Processor, options: Processi
     def outcome() -> str:
         return _written_so_far(written, len(jobs))
 
-    with stop_on_signals(stop, outcome=outcome):
+    with stop_on_signals(stop, outcome=outcome) as handle:
         for job in jobs:
             if stop.signum is not None:
                 raise Interrupted(stop.signum, outcome())
+            # The video runner stops between batches; an image is one model call that cannot
+            # stop halfway, so a signal ends the process at once (its temporary removed).
+            handle.grace = 1.0 if job.kind == "video" else 0.0
             try:
                 try:
                     if job.kind == "video":
