@@ -15,6 +15,8 @@ thread takes them with `sigwait`, whatever the others are doing:
   removes every temporary output still open (`track`) and ends the process at
   once with one line on stderr.
 
+The watcher needs the GIL for a moment; torch, ONNX Runtime, FFmpeg and Pillow
+release it while they compute, so a long model call does not hold it back.
 This module imports nothing heavy: it is set up before torch is imported.
 """
 
@@ -70,10 +72,6 @@ class Stop(threading.Event):
         self.set()
 
 
-def installed() -> bool:
-    return _installed
-
-
 def install() -> None:
     """Take SIGINT and SIGTERM away from Python's handlers (call first, from the main thread,
     before any other thread starts). Where `sigwait` is missing, Python's handlers do the same
@@ -102,9 +100,8 @@ def _dispatch(signum: int) -> None:
     global _pending
     with _lock:
         current = _graceful[-1] if _graceful else None
-        if current is None or _pending is not None:
-            first = _pending is None
-            _exit(signum, current.outcome() if current else "nothing was written", second=not first)
+        if current is None or _pending is not None:  # nothing can stop by itself, or a second signal
+            _exit(signum, current.outcome() if current else "nothing was written")
             return
         _pending = threading.Timer(current.grace, _exit_late, args=(signum, current))
         _pending.daemon = True
@@ -114,10 +111,10 @@ def _dispatch(signum: int) -> None:
 
 def _exit_late(signum: int, current: Graceful) -> None:
     with _lock:
-        _exit(signum, current.outcome(), second=False)
+        _exit(signum, current.outcome())
 
 
-def _exit(signum: int, outcome: str, *, second: bool) -> None:
+def _exit(signum: int, outcome: str) -> None:
     """Remove the temporaries, say so in one line, end the process now (no interpreter
     shutdown: threads inside torch or FFmpeg are not unwound, which is what we want)."""
     with _lock:
