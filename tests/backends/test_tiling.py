@@ -3,7 +3,7 @@ import logging
 import pytest
 import torch
 
-from vidrestore.backends.tiling import TiledBackend, is_out_of_memory, run_tiled
+from vidrestore.backends.tiling import TiledBackend, is_out_of_memory, run_at_least, run_tiled
 from vidrestore.backends.torch_backend import TorchBackend
 from vidrestore.errors import BackendUnavailable, UsageError
 from vidrestore.models import MODELS, build_model
@@ -159,3 +159,43 @@ def test_unworkable_tile_or_overlap_is_a_usage_error(bicubic, tile, overlap):
     assert "\n" not in str(err.value)
     with pytest.raises(UsageError):
         TiledBackend(bicubic, scale=2, tile=tile, overlap=overlap)
+
+
+def test_a_failed_cpu_allocation_is_out_of_memory():
+    with pytest.raises(RuntimeError) as err:
+        torch.empty(1 << 50, dtype=torch.uint8)  # 1 PiB: the CPU allocator's real refusal
+    assert "DefaultCPUAllocator" in str(err.value)
+    assert is_out_of_memory(err.value)
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (3, 1), (2, 5), (9, 13), (15, 40)])
+def test_tiny_frames_are_mirrored_out_and_cut_back_exactly_for_the_resamplers(bicubic, h, w):
+    x = frames(2, 1, h, w)
+    seen: list[tuple[int, int]] = []
+
+    def run(batch: torch.Tensor) -> torch.Tensor:
+        seen.append(tuple(batch.shape[-2:]))
+        return bicubic.run(batch)
+
+    out = run_at_least(run, x, 16)
+    assert seen == [(h + 16 if h < 16 else h, w + 16 if w < 16 else w)]
+    # Symmetric edges are what imresize reads past an edge: the same answer, now from a frame ONNX graphs can take.
+    assert out.shape == (2, 1, 2 * h, 2 * w) and (out - bicubic.run(x)).abs().max() < 1e-6
+
+
+def test_tiled_backend_mirrors_tiny_tiles_too(bicubic):
+    sizes: list[tuple[int, int]] = []
+
+    class Recording:
+        name, device = "recording", "cpu"
+
+        def run(self, batch: torch.Tensor) -> torch.Tensor:
+            sizes.append(tuple(batch.shape[-2:]))
+            return bicubic.run(batch)
+
+        run_device = run
+
+    x = frames(1, 1, 20, 24)
+    out = TiledBackend(Recording(), scale=2, tile=8, overlap=4).run(x)
+    assert min(min(s) for s in sizes) >= 16 and len(sizes) == 9
+    assert (out - bicubic.run(x)).abs().max() < 1e-5

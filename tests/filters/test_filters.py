@@ -162,10 +162,13 @@ def test_filter_values_positional_and_named() -> None:
     ("histeq=1", "unexpected '1'"),
     ("richardson-lucy=motion:15", "motion takes motion:LENGTH:ANGLE"),
     ("wiener=box:3", "unknown blur 'box'"),
-    ("wiener=defocus:-2", "must be a finite number >= 0"),
+    ("wiener=defocus:-2", "--filter 'wiener=defocus:-2': defocus radius must be from 0 to 127 pixels, got -2"),
     ("richardson-lucy=defocus:2,iterations=0", "must be at least 1"),
+    ("richardson-lucy=defocus:2,iterations=1001", "iterations must be from 1 to 1000, got 1001"),
     ("unsharp=1,amount=2", "amount is given twice"),
-    ("wiener=motion:9000:0", "the kernel would exceed 255 pixels"),
+    ("wiener=motion:9000:0", "motion length must be from 0 to 253 pixels, got 9000"),
+    ("wiener=motion:9:x", "motion:LENGTH:ANGLE must be numbers, got 'motion:9:x'"),
+    ("unsharp=nan", "the unsharp amount must be from 0 to 10, got nan"),
 ])
 def test_bad_filters_are_one_clear_usage_error(text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]").replace("+", r"\+")):

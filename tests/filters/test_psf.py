@@ -52,3 +52,17 @@ def test_defocus_disc_has_the_area_of_its_radius() -> None:
 def test_no_blur_is_the_identity_kernel() -> None:
     for k in (motion_psf(0.5, 10), defocus_psf(0.3), gaussian_psf(0.05)):
         assert k.shape == (1, 1) and k.item() == 1.0
+
+
+def test_the_largest_parameters_fit_the_kernel_limit_and_larger_ones_are_refused_before_building() -> None:
+    from vidrestore.filters.psf import MAX_LENGTH, MAX_RADIUS, MAX_SIGMA, MAX_SIZE
+
+    for k in (motion_psf(MAX_LENGTH, 30), defocus_psf(MAX_RADIUS), gaussian_psf(MAX_SIGMA)):
+        assert k.shape[0] <= MAX_SIZE
+    # Built, these would be 80 GB and more: the checks come first.
+    for make, message in ((lambda: motion_psf(1e5, 0), "motion length must be from 0 to 253 pixels, got 100000"),
+                          (lambda: motion_psf(9, float("inf")), "motion angle must be a finite number of degrees, got inf"),
+                          (lambda: defocus_psf(1e9), "defocus radius must be from 0 to 127 pixels, got 1e+09"),
+                          (lambda: gaussian_psf(float("nan")), "gaussian sigma must be from 0 to 42 pixels, got nan")):
+        with pytest.raises(ValueError, match=message.replace("+", r"\+")):
+            make()

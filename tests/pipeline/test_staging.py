@@ -31,8 +31,18 @@ def batch_of(width: int, height: int, pix_fmt: str = "yuv420p", frames: int = 3,
 
 def test_ten_bit_codes_cross_as_int16_and_come_back_unchanged():
     plane = np.array([[0, 64, 512, 940, 1023]], dtype=np.uint16)
-    t = to_tensor(plane)
+    t = to_tensor(plane, PlaneFormat("yuv420p10le", False, chroma_left=True))
     assert t.dtype == torch.int16 and t.data_ptr() == plane.ctypes.data  # a view, not a copy
+    back = to_plane(t)
+    assert back.dtype == np.uint16 and np.array_equal(back, plane)
+
+
+def test_sixteen_bit_codes_cross_as_int32_and_come_back_unchanged():
+    plane = np.array([[0, 1, 32767, 32768, 65535]], dtype=np.uint16)
+    fmt = PlaneFormat("yuv444p16le", True, chroma_left=False)
+    t = to_tensor(plane, fmt)
+    assert t.dtype == torch.int32 and t.tolist() == [[0, 1, 32767, 32768, 65535]]  # none turned negative
+    assert pack(t.float(), fmt).dtype == torch.int32
     back = to_plane(t)
     assert back.dtype == np.uint16 and np.array_equal(back, plane)
 

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 
 from vidrestore.backends import BackendOptions, resolve_device
+# The graphs' mirrored padding needs frames of MIN_SIDE pixels: smaller ones are mirrored out first.
+from vidrestore.backends.tiling import MIN_SIDE, run_at_least
 from vidrestore.errors import BackendUnavailable, UsageError
 from vidrestore.export.onnx import cached_onnx, require_onnx
 
@@ -85,14 +87,17 @@ class OnnxRuntimeBackend:
         self.output = self.session.get_outputs()[0].name
 
     def run(self, batch: torch.Tensor) -> torch.Tensor:
+        return run_at_least(self._run_host, batch, MIN_SIDE)
+
+    def run_device(self, batch: torch.Tensor) -> torch.Tensor:
+        """A batch on the backend's device in, float32 out there."""
+        return run_at_least(self.run_cuda, batch, MIN_SIDE) if self.device == "cuda" else self.run(batch)
+
+    def _run_host(self, batch: torch.Tensor) -> torch.Tensor:
         if self.device == "cuda":
             return self.run_cuda(batch.to("cuda", non_blocking=True)).cpu()
         x = np.ascontiguousarray(batch.detach().float().numpy())
         return torch.from_numpy(self.session.run([self.output], {self.input: x})[0])
-
-    def run_device(self, batch: torch.Tensor) -> torch.Tensor:
-        """A batch on the backend's device in, float32 out there."""
-        return self.run_cuda(batch) if self.device == "cuda" else self.run(batch)
 
     def run_cuda(self, batch: torch.Tensor) -> torch.Tensor:
         """CUDA tensor in, CUDA tensor out: I/O binding, no trip through host memory."""

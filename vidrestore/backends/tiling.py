@@ -21,7 +21,13 @@ from vidrestore.errors import BackendUnavailable, UsageError
 log = logging.getLogger(__name__)
 
 MIN_TILE = 32  # below this, context outweighs the tile and shrinking stops helping
-_OOM_TEXTS = ("out of memory", "Failed to allocate memory")  # torch/CUDA, onnxruntime
+# Smaller frames and tiles are mirrored out to this before a model sees them: the
+# exported graphs keep the mirrored padding the models chose at the traced size
+# (SRN pads to a multiple of 16, the resamplers read a few pixels past each edge),
+# and a network whose every pixel is border pixel sees mostly its zero padding.
+MIN_SIDE = 16
+# torch on CUDA, torch's CPU allocator (a RuntimeError, not torch.OutOfMemoryError), onnxruntime
+_OOM_TEXTS = ("out of memory", "DefaultCPUAllocator: can't allocate memory", "Failed to allocate memory")
 
 
 def check_tiling(tile: int, overlap: int) -> None:
@@ -94,6 +100,29 @@ def run_tiled(run: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor, 
     return out
 
 
+def run_at_least(run: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor, min_side: int = MIN_SIDE) -> torch.Tensor:
+    """`run(batch)` for a batch (N, C, H, W) whose sides are at least `min_side`. Along a
+    shorter side, the frame is mirrored out by min_side / 2 pixels at both ends (symmetric
+    edges, repeated as often as needed, as `ops.resize.imresize` reads past an edge, so the
+    resamplers give exactly their own answer), and the middle of the result is cut back out:
+    the model sees the frame as the middle of a picture rather than all border."""
+    h, w = batch.shape[-2:]
+    if h >= min_side and w >= min_side:
+        return run(batch)
+    margin = -(-min_side // 2)
+    (top, rows), (left, cols) = (_mirrored(n, margin if n < min_side else 0, batch.device) for n in (h, w))
+    padded = batch.index_select(-2, rows).index_select(-1, cols)
+    out = run(padded)
+    sy, sx = out.shape[-2] // padded.shape[-2], out.shape[-1] // padded.shape[-1]
+    return out[..., top * sy : (top + h) * sy, left * sx : (left + w) * sx]
+
+
+def _mirrored(n: int, margin: int, device: torch.device) -> tuple[int, torch.Tensor]:
+    """(margin, indices) of n samples with `margin` more at each end: ..., 1, 0, 0, 1, ..., n-1, n-1, ..."""
+    i = (torch.arange(n + 2 * margin, device=device) - margin) % (2 * n)
+    return margin, torch.where(i < n, i, 2 * n - 1 - i)
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """True for torch's and onnxruntime's out-of-memory errors."""
     if isinstance(exc, torch.OutOfMemoryError):
@@ -142,19 +171,20 @@ class TiledBackend:
                 torch.cuda.empty_cache()
 
     def _run_once(self, run: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor) -> torch.Tensor:
+        def padded(frames: torch.Tensor) -> torch.Tensor:  # a tiny frame, or a tiny tile of --tile 8
+            return run_at_least(run, frames)
+
         if self.tile is None:
-            return run(batch)
+            return padded(batch)
         overlap = min(self.overlap, self.tile - 1)  # a shrunk tile may be smaller than the overlap
-        return run_tiled(run, batch, scale=self.scale, tile=self.tile, overlap=overlap)
+        return run_tiled(padded, batch, scale=self.scale, tile=self.tile, overlap=overlap)
 
     def _shrink(self, h: int, w: int, exc: BaseException) -> None:
         current = min(self.tile or max(h, w), max(h, w))
         smaller = max(MIN_TILE, current // 2 // 8 * 8)
         if smaller >= current:
-            raise BackendUnavailable(
-                f"out of memory on {self.device} even with --tile {current} on {w}x{h} frames; "
-                "lower --batch, free memory on the device or use --device cpu"
-            ) from exc
+            hint = "lower --batch or free memory" if self.device == "cpu" else "lower --batch, free memory on the device or use --device cpu"
+            raise BackendUnavailable(f"out of memory on {self.device} even with --tile {current} on {w}x{h} frames; {hint}") from exc
         where = f"on whole {w}x{h} frames" if self.tile is None else f"with {self.tile}-pixel tiles"
         log.warning("out of memory %s; retrying with %d-pixel tiles", where, smaller)
         self.tile = smaller

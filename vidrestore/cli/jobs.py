@@ -235,16 +235,17 @@ def _process_video(job: Job, processor: Processor, options: Processing, stop) ->
 
 
 def _process_image(job: Job, processor: Processor, options: Processing) -> None:
-    from vidrestore.io.images import read_image, resize_alpha, to_rgb, write_image
+    from dataclasses import replace
+
+    from vidrestore.io.images import read_image, resize_alpha, write_image
     from vidrestore.io.paths import atomic_output
 
-    batch, alpha = read_image(job.src)
-    out = processor.process(batch)
+    picture = read_image(job.src)
+    out = processor.process(picture.batch)
     w, h = out.size
-    if alpha is not None:
-        alpha = resize_alpha(alpha, (w, h))
+    alpha = resize_alpha(picture.alpha, (w, h)) if picture.alpha is not None else None
     with atomic_output(job.dst, overwrite=options.overwrite) as tmp:
-        write_image(tmp, to_rgb(out), alpha, format_suffix=job.dst.suffix)
+        write_image(tmp, replace(picture, batch=out, alpha=alpha), format_suffix=job.dst.suffix, shown_as=job.dst)
     if not options.quiet:
         click.echo(f"wrote {job.dst}: {w}x{h}", err=True)
 

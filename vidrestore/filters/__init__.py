@@ -130,8 +130,8 @@ def parse_filter(text: str) -> Filter:
             continue
         try:
             values.append((p.name, p.convert(given[p.name])))
-        except UsageError:
-            raise
+        except UsageError as exc:
+            raise UsageError(f"--filter {text!r}: {exc}") from None
         except ValueError as exc:
             raise UsageError(f"--filter {text!r}: bad {p.name} {given[p.name]!r} ({exc}); syntax: {definition.syntax}") from None
     result = Filter(definition, tuple(values))

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 
 _EPS = 1e-6
+MAX_NSR = 10.0  # noise ten times the signal: beyond it Wiener returns a blur of the blur
+MAX_ITERATIONS = 1000  # each one is four FFTs of the frame
 
 
 def _pad(x: torch.Tensor, p: int) -> torch.Tensor:
@@ -77,8 +79,8 @@ def _tapered(y: torch.Tensor, kernel: torch.Tensor) -> tuple[torch.Tensor, torch
 
 def wiener(y: torch.Tensor, kernel: torch.Tensor, nsr: float = 1e-2) -> torch.Tensor:
     """Wiener deconvolution of y (..., H, W) with a known kernel and noise-to-signal ratio `nsr`."""
-    if not nsr > 0:
-        raise ValueError(f"the noise-to-signal ratio must be positive, got {nsr}")
+    if not 0 < nsr <= MAX_NSR:
+        raise ValueError(f"the noise-to-signal ratio must be positive and at most {MAX_NSR:g}, got {nsr:g}")
     if kernel.numel() == 1:
         return y.clone()
     padded, h, p = _tapered(y, kernel)
@@ -88,8 +90,8 @@ def wiener(y: torch.Tensor, kernel: torch.Tensor, nsr: float = 1e-2) -> torch.Te
 
 def richardson_lucy(y: torch.Tensor, kernel: torch.Tensor, iterations: int = 30) -> torch.Tensor:
     """Richardson-Lucy deconvolution of y (..., H, W) >= 0 with a known kernel."""
-    if iterations < 1:
-        raise ValueError(f"iterations must be at least 1, got {iterations}")
+    if not 1 <= iterations <= MAX_ITERATIONS:
+        raise ValueError(f"iterations must be from 1 to {MAX_ITERATIONS}, got {iterations}")
     if kernel.numel() == 1:
         return y.clone()
     observed, h, p = _tapered(y.clamp(min=0.0), kernel)

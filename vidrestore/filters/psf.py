@@ -26,6 +26,11 @@ from vidrestore.errors import UsageError
 PsfKind = Literal["motion", "defocus", "gaussian"]
 _SUPERSAMPLE = 8  # sub-pixel samples per pixel and axis when rasterising a disc
 MAX_SIZE = 255  # pixels: anything larger is a typo, and FFT sizes stay sane
+# The largest parameters whose kernels fit MAX_SIZE, checked before a kernel is
+# built: motion:100000:0 would otherwise ask for an 80 GB kernel.
+MAX_LENGTH = MAX_SIZE - 2
+MAX_RADIUS = (MAX_SIZE - 1) // 2
+MAX_SIGMA = 42  # a 6-sigma kernel of 253 pixels
 
 
 def _odd(n: float) -> int:
@@ -40,8 +45,10 @@ def motion_psf(length: float, angle: float) -> torch.Tensor:
     bilinearly among its four neighbours, so the kernel's mass follows the
     exact segment. A length of at most 1 is the identity (no motion).
     """
-    if not length >= 0:
-        raise ValueError(f"motion length must be >= 0 pixels, got {length}")
+    if not 0 <= length <= MAX_LENGTH:
+        raise ValueError(f"motion length must be from 0 to {MAX_LENGTH} pixels, got {length:g}")
+    if not math.isfinite(angle):
+        raise ValueError(f"motion angle must be a finite number of degrees, got {angle:g}")
     if length <= 1:
         return _identity()
     theta = math.radians(angle)
@@ -56,8 +63,8 @@ def motion_psf(length: float, angle: float) -> torch.Tensor:
 def defocus_psf(radius: float) -> torch.Tensor:
     """A uniform disc of ``radius`` pixels, edge pixels weighted by the area they
     cover (estimated on an 8x8 sub-pixel grid). A radius under 0.5 is the identity."""
-    if not radius >= 0:
-        raise ValueError(f"defocus radius must be >= 0 pixels, got {radius}")
+    if not 0 <= radius <= MAX_RADIUS:
+        raise ValueError(f"defocus radius must be from 0 to {MAX_RADIUS} pixels, got {radius:g}")
     if radius < 0.5:
         return _identity()
     size = _odd(2 * radius + 1)
@@ -73,8 +80,8 @@ def defocus_psf(radius: float) -> torch.Tensor:
 
 def gaussian_psf(sigma: float) -> torch.Tensor:
     """An isotropic Gaussian of standard deviation ``sigma`` pixels, cut at 3 sigma."""
-    if not sigma >= 0:
-        raise ValueError(f"gaussian sigma must be >= 0 pixels, got {sigma}")
+    if not 0 <= sigma <= MAX_SIGMA:
+        raise ValueError(f"gaussian sigma must be from 0 to {MAX_SIGMA} pixels, got {sigma:g}")
     if sigma < 0.1:
         return _identity()
     size = _odd(6 * sigma + 1)
@@ -126,20 +133,22 @@ PSF_SYNTAX = "motion:LENGTH:ANGLE, defocus:RADIUS or gaussian:SIGMA (pixels, deg
 
 
 def parse_psf(text: str) -> PSF:
-    """``motion:15:30``, ``defocus:4`` or ``gaussian:1.5`` -> `PSF`; bad text is a `UsageError`."""
+    """``motion:15:30``, ``defocus:4`` or ``gaussian:1.5`` -> `PSF`; bad text is a `UsageError`
+    (without the text itself: `parse_filter` names the whole filter)."""
     kind, *values = text.strip().split(":")
     if kind not in _PSF_ARGS:
-        raise UsageError(f"unknown blur {kind!r} in {text!r}; expected {PSF_SYNTAX}")
+        raise UsageError(f"unknown blur {kind!r}; expected {PSF_SYNTAX}")
     names = _PSF_ARGS[kind]
     if len(values) != len(names):
-        raise UsageError(f"{text!r}: {kind} takes {':'.join((kind, *names))}")
+        raise UsageError(f"{kind} takes {':'.join((kind, *names))}")
     try:
         params = tuple(float(v) for v in values)
     except ValueError:
-        raise UsageError(f"{text!r}: {':'.join(names)} must be numbers") from None
-    if not all(math.isfinite(p) for p in params) or params[0] < 0:
-        raise UsageError(f"{text!r}: {names[0].lower()} must be a finite number >= 0")
+        raise UsageError(f"{kind}:{':'.join(names)} must be numbers, got {text.strip()!r}") from None
     psf = PSF(kind, params)  # type: ignore[arg-type]
-    if psf.kernel().shape[0] > MAX_SIZE:
-        raise UsageError(f"{text!r}: the kernel would exceed {MAX_SIZE} pixels")
+    try:  # the kernel functions check their ranges before they allocate anything
+        size = psf.kernel().shape[0]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    assert size <= MAX_SIZE, size
     return psf

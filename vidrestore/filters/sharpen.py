@@ -11,6 +11,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+# Beyond these the result is all clipped edges; inf or nan (1e309 parses to inf) would be nan everywhere.
+MAX_AMOUNT = 10.0
+MAX_RADIUS = 50.0  # pixels: a 301-tap Gaussian
+
 
 def _filter2d(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     n, c, h, w = x.shape
@@ -29,8 +33,8 @@ def laplacian_kernel(amount: float = 1.0) -> torch.Tensor:
 
 def laplacian_sharpen(rgb: torch.Tensor, amount: float = 1.0) -> torch.Tensor:
     """The 3x3 Laplacian sharpening filter (Gonzalez and Woods 3.6.2); amount 1 is the classic kernel."""
-    if not amount >= 0:
-        raise ValueError(f"the sharpening amount must be >= 0, got {amount}")
+    if not 0 <= amount <= MAX_AMOUNT:
+        raise ValueError(f"the sharpening amount must be from 0 to {MAX_AMOUNT:g}, got {amount:g}")
     return _filter2d(rgb, laplacian_kernel(amount)).clamp(0.0, 1.0)
 
 
@@ -45,8 +49,8 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def unsharp_mask(rgb: torch.Tensor, amount: float = 1.0, radius: float = 1.0) -> torch.Tensor:
     """x + amount * (x - gaussian(x, radius)), as scikit-image's unsharp_mask (radius = sigma)."""
-    if not amount >= 0:
-        raise ValueError(f"the unsharp amount must be >= 0, got {amount}")
-    if not radius > 0:
-        raise ValueError(f"the unsharp radius must be positive, got {radius}")
+    if not 0 <= amount <= MAX_AMOUNT:
+        raise ValueError(f"the unsharp amount must be from 0 to {MAX_AMOUNT:g}, got {amount:g}")
+    if not 0 < radius <= MAX_RADIUS:
+        raise ValueError(f"the unsharp radius must be above 0 and at most {MAX_RADIUS:g} pixels, got {radius:g}")
     return (rgb + amount * (rgb - gaussian_blur(rgb, radius))).clamp(0.0, 1.0)

@@ -13,19 +13,25 @@ import torch.nn.functional as F
 from vidrestore.ops.color import Matrix, rgb_to_ycbcr, ycbcr_to_rgb
 
 BINS = 256
+# Upper bounds of the parameters: beyond them a curve is a step, and inf or nan
+# (1e309 parses to inf) would turn every pixel into nan.
+MAX_GAMMA = 10.0
+MAX_GAIN = 10.0
+MAX_CLIP = 100.0
+MAX_TILES = 64  # the grid is padded to tiles x tiles regions of at least one pixel each
 
 
 def gamma(rgb: torch.Tensor, g: float) -> torch.Tensor:
     """x ** g: g < 1 brightens the shadows, g > 1 darkens them, 1 changes nothing."""
-    if not g > 0:
-        raise ValueError(f"gamma must be positive, got {g}")
+    if not 0 < g <= MAX_GAMMA:
+        raise ValueError(f"gamma must be positive and at most {MAX_GAMMA:g}, got {g:g}")
     return rgb.clamp(0.0, 1.0).pow(g)
 
 
 def log_curve(rgb: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
     """gain * log2(1 + x): lifts dark tones, compresses bright ones; maps 0 -> 0 and 1 -> gain."""
-    if not gain > 0:
-        raise ValueError(f"log gain must be positive, got {gain}")
+    if not 0 < gain <= MAX_GAIN:
+        raise ValueError(f"log gain must be positive and at most {MAX_GAIN:g}, got {gain:g}")
     return (gain * torch.log2(1.0 + rgb.clamp(0.0, 1.0))).clamp(0.0, 1.0)
 
 
@@ -75,10 +81,10 @@ def clahe(rgb: torch.Tensor, matrix: Matrix, clip: float = 2.0, tiles: int = 8) 
     region centres bilinearly, so no seams show. `clip` and `tiles` mean what
     OpenCV's clipLimit and tileGridSize (tiles x tiles) mean.
     """
-    if not clip > 0:
-        raise ValueError(f"the clip limit must be positive, got {clip}")
-    if tiles < 1:
-        raise ValueError(f"tiles must be at least 1, got {tiles}")
+    if not 0 < clip <= MAX_CLIP:
+        raise ValueError(f"the clip limit must be positive and at most {MAX_CLIP:g}, got {clip:g}")
+    if not 1 <= tiles <= MAX_TILES:
+        raise ValueError(f"tiles must be from 1 to {MAX_TILES}, got {tiles}")
     ycc = rgb_to_ycbcr(rgb.clamp(0.0, 1.0), matrix)
     y = ycc[:, 0]
     n, h, w = y.shape

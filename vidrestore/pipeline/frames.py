@@ -18,6 +18,8 @@ PLANAR_FORMATS: dict[str, tuple[int, int, int]] = {
     "yuv420p10le": (1, 1, 10),
     "yuv422p10le": (1, 0, 10),
     "yuv444p10le": (0, 0, 10),
+    # 16-bit and float images (the staging carries these codes as int32).
+    "yuv444p16le": (0, 0, 16),
 }
 
 

@@ -87,7 +87,7 @@ def subsample_chroma(chroma: torch.Tensor, fmt: PlaneFormat) -> torch.Tensor:
 def luma_input(batch: FrameBatch) -> torch.Tensor:
     """(N, 1, H, W) Y' in [0, 1]: what the Y-channel models take."""
     black, span, _, _ = _levels(batch.fmt)
-    return (to_tensor(batch.luma).float().unsqueeze(1) - black) / span
+    return (to_tensor(batch.luma, batch.fmt).float().unsqueeze(1) - black) / span
 
 
 def model_input(batch: FrameBatch, color: str) -> torch.Tensor:
@@ -98,7 +98,7 @@ def model_input(batch: FrameBatch, color: str) -> torch.Tensor:
 def planes_to_rgb(batch: FrameBatch) -> torch.Tensor:
     """(N, 3, H, W) R'G'B' in [0, 1]: chroma upsampled to the luma size, then the
     batch's own matrix and range undone."""
-    return codes_to_rgb(to_tensor(batch.luma), to_tensor(batch.chroma), batch.fmt)
+    return codes_to_rgb(to_tensor(batch.luma, batch.fmt), to_tensor(batch.chroma, batch.fmt), batch.fmt)
 
 
 def codes_to_rgb(luma: torch.Tensor, chroma: torch.Tensor, fmt: PlaneFormat) -> torch.Tensor:

@@ -16,7 +16,8 @@ reused once its upload has finished, an output buffer once the encoder has
 released it, so host memory stays bounded by the queue depth.
 
 Codes travel as the narrowest integers that hold them (uint8, or int16 for
-10-bit: the same bits as the decoder's uint16 below 2^15), so the copies move
+10-bit: the same bits as the decoder's uint16 below 2^15; int32 for 16-bit
+images), so the copies move
 a quarter of the bytes float32 frames would, and the colour conversions run
 on the device.
 """
@@ -33,19 +34,28 @@ import torch
 from vidrestore.pipeline.frames import FrameBatch, PlaneFormat
 
 
-def to_tensor(plane: np.ndarray) -> torch.Tensor:
-    """A plane of codes as a tensor without a copy (uint16 read as int16: 10-bit codes fit)."""
-    return torch.from_numpy(plane.view(np.int16) if plane.dtype == np.uint16 else plane)
+def to_tensor(plane: np.ndarray, fmt: PlaneFormat) -> torch.Tensor:
+    """A plane of `fmt`'s codes as a tensor of `code_dtype(fmt)`: without a copy up to 15 bits
+    (uint16 read as int16), copied to int32 at 16 bits (images)."""
+    if plane.dtype != np.uint16:
+        return torch.from_numpy(plane)
+    if fmt.bit_depth > 15:
+        return torch.from_numpy(plane.astype(np.int32))
+    return torch.from_numpy(plane.view(np.int16))
 
 
 def to_plane(codes: torch.Tensor) -> np.ndarray:
     """Inverse of `to_tensor` for a CPU tensor."""
     array = codes.numpy()
+    if array.dtype == np.int32:
+        return array.astype(np.uint16)
     return array.view(np.uint16) if array.dtype == np.int16 else array
 
 
 def code_dtype(fmt: PlaneFormat) -> torch.dtype:
-    return torch.uint8 if fmt.bit_depth == 8 else torch.int16
+    if fmt.bit_depth == 8:
+        return torch.uint8
+    return torch.int16 if fmt.bit_depth <= 15 else torch.int32  # torch has no full uint16 arithmetic
 
 
 def pack(values: torch.Tensor, fmt: PlaneFormat) -> torch.Tensor:
@@ -105,7 +115,7 @@ class Staging:
     def submit(self, batch: FrameBatch, step: Step) -> Pending:
         if not self.cuda:
             with torch.inference_mode():
-                luma, chroma = step(to_tensor(batch.luma), to_tensor(batch.chroma), batch.fmt)
+                luma, chroma = step(to_tensor(batch.luma, batch.fmt), to_tensor(batch.chroma, batch.fmt), batch.fmt)
             return Pending(FrameBatch(to_plane(luma), to_plane(chroma), batch.pts, batch.fmt))
         return self._submit_cuda(batch, step)
 
@@ -114,8 +124,9 @@ class Staging:
         with torch.cuda.stream(self._up):
             planes = []
             for plane in (batch.luma, batch.chroma):
-                host = self._inputs.take(plane.shape, to_tensor(plane).dtype)
-                host.copy_(to_tensor(plane))  # host memcpy into page-locked memory
+                codes = to_tensor(plane, batch.fmt)
+                host = self._inputs.take(plane.shape, codes.dtype)
+                host.copy_(codes)  # host memcpy into page-locked memory
                 planes.append((host, host.to(self.device, non_blocking=True)))
             uploaded.record(self._up)
         for host, _ in planes:
