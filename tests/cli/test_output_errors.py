@@ -12,6 +12,7 @@ import resource
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,33 +23,29 @@ from tests.runs import FAST, assert_one_error, lines, partial_files
 from vidrestore.cli import cli
 
 
-def _mount(path: Path, options: str) -> bool:
-    if os.geteuid() != 0:
-        return False
-    path.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True).returncode == 0
+@contextmanager
+def _tmpfs(where: Path, options: str) -> Iterator[Path]:
+    """A tmpfs mounted at `where` for the test (skips without root or mount(2))."""
+    where.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip(f"needs root and mount(2) for a tmpfs ({options})")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 @pytest.fixture
 def small_disk(tmp_path) -> Iterator[Path]:
-    where = tmp_path / "disk"
-    if not _mount(where, "size=96k"):
-        pytest.skip("needs root and mount(2) for a small tmpfs")
-    try:
+    with _tmpfs(tmp_path / "disk", "size=96k") as where:
         yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 @pytest.fixture
 def read_only_disk(tmp_path) -> Iterator[Path]:
-    where = tmp_path / "ro"
-    if not _mount(where, "ro,size=1m"):
-        pytest.skip("needs root and mount(2) for a read-only tmpfs")
-    try:
+    with _tmpfs(tmp_path / "ro", "ro,size=1m") as where:
         yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 @pytest.fixture(scope="module")
