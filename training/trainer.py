@@ -204,13 +204,13 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
 
 
 class Trainer:
-    def __init__(self, config: RunConfig, log: Log = print, graceful: Graceful | None = None) -> None:
+    def __init__(self, config: RunConfig, log: Log = print, stop: Stop | None = None,
+                 graceful: Graceful | None = None) -> None:
         self.config, self.recipe = config, config.recipe
-        # Set by the CLI: a signal sets graceful.request's flag; the loop checkpoints and stops.
+        # From the CLI: a signal sets `stop`; the loop checkpoints and stops, and keeps
+        # `graceful`'s grace and outcome up to date (a step's time, the last checkpoint).
+        self.stop = stop or Stop()
         self.graceful = graceful
-        self.stop = Stop()
-        if graceful is not None:
-            graceful.request = self.stop.request
         self.dist, self.device = init_dist(config.device)
         self.log = log if self.dist.main else (lambda message: None)
         r = self.recipe
@@ -588,5 +588,5 @@ class Trainer:
         return TrainSummary(out, self.step, self.seconds, best_step, final)
 
 
-def train(config: RunConfig, log: Log = print, graceful: Graceful | None = None) -> TrainSummary:
-    return Trainer(config, log, graceful).run()
+def train(config: RunConfig, log: Log = print, stop: Stop | None = None, graceful: Graceful | None = None) -> TrainSummary:
+    return Trainer(config, log, stop, graceful).run()

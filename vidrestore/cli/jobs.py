@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -103,14 +101,6 @@ def _plan_folder(src: Path, out_dir: Path, *, overwrite: bool) -> list[Job]:
     return list(jobs.values())
 
 
-@contextmanager
-def stop_on_signals(stop, *, grace: float = 1.0, outcome=None) -> Iterator[signals.Graceful]:
-    """SIGINT/SIGTERM ask the run to stop (`stop.request(signum)`) instead of killing it mid-write;
-    the process ends anyway `grace` seconds later, its temporaries removed (see vidrestore.signals)."""
-    with signals.graceful(stop.request, grace=grace, outcome=outcome) as entry:
-        yield entry
-
-
 def prepare(src: Path, tag: str, options: Processing) -> list[Job]:
     """The jobs for INPUT, with the encoder checked against every video output."""
     from vidrestore.io.encode import check_encoder_usable
@@ -128,21 +118,19 @@ def prepare(src: Path, tag: str, options: Processing) -> list[Job]:
 def run_jobs(src: Path, jobs: list[Job], processor: Processor, options: Processing) -> None:
     """Process every job; in a folder, a failing file is reported and the rest go on
     (but a full disk or a read-only file system ends the folder: every later file would fail too)."""
-    from vidrestore.pipeline.runner import Stop
-
     if src.is_dir():
         try:
             jobs[0].dst.parent.mkdir(exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create {jobs[0].dst.parent}: {exc.strerror or exc}") from None
-    stop = Stop()
+    stop = signals.Stop()
     written: list[Path] = []
     failures = 0
 
     def outcome() -> str:
         return _written_so_far(written, len(jobs))
 
-    with stop_on_signals(stop, outcome=outcome) as handle:
+    with signals.graceful(stop.request, outcome=outcome) as handle:
         for job in jobs:
             if stop.signum is not None:
                 raise Interrupted(stop.signum, outcome())

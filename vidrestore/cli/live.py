@@ -45,28 +45,26 @@ def live(source: str | None, model: str, size: str | None, fps: float | None, bu
     budget: when a frame would take too long the filter steps down (the model on a
     smaller input, then lighter models) and steps back up when there is headroom.
     Latency p50/p95/max, fps and drops show on the status line and go to --stats-json."""
-    from vidrestore.cli.jobs import stop_on_signals
-    from vidrestore.errors import Interrupted, OutputError, UsageError
-    from vidrestore.io.paths import check_output, same_file
+    from vidrestore import signals
+    from vidrestore.errors import Interrupted, UsageError
+    from vidrestore.io.paths import check_output
     from vidrestore.live.engine import Engine, build_ladder, stderr_status
     from vidrestore.live.sinks import FileSink, open_sink
     from vidrestore.live.sources import open_source
     from vidrestore.models import get_spec
     from vidrestore.models.registry import check_scale
-    from vidrestore.pipeline.runner import Stop
 
     spec = get_spec(model, "sr")
     scale = scale or spec.scales[0]
     check_scale(spec, scale)
-    source_file = Path(source) if source else None  # same_file tells whether it names a file at all
+    source_file = Path(source) if source else None  # check_output tells whether it names a file at all
     if stats_json is not None:
-        if source_file is not None and same_file(stats_json, source_file):
-            raise OutputError(f"--stats-json {stats_json} is the --source; write the stats to another file")
-        check_output(stats_json, overwrite=overwrite)
+        check_output(stats_json, source_file, overwrite=overwrite,
+                     is_input=f"--stats-json {stats_json} is the --source; write the stats to another file")
     camera_size = parse_size(size)
     make = _processor_factory(scale, device, backend, precision, quiet)
     status = None if quiet else stderr_status()
-    stop = Stop()  # Ctrl-C / SIGTERM end the session cleanly: the recording closed, the stats written
+    stop = signals.Stop()  # Ctrl-C / SIGTERM end the session cleanly: the recording closed, the stats written
     written = _Written()
     info = {"model": model, "scale": scale, "sink": sink, "source": source or ("browser" if sink == "webrtc" else "/dev/video0")}
 
@@ -87,7 +85,7 @@ def live(source: str | None, model: str, size: str | None, fps: float | None, bu
             make_source().stop()  # a bad --source fails now, not when the page connects
         server = WebRTCServer(make_engine, source=make_source, source_name=source or "browser", host=host, port=port,
                               budget_ms=budget_ms, status=status, announce=announce)
-        with stop_on_signals(stop, grace=GRACE_SECONDS, outcome=written):
+        with signals.graceful(stop.request, grace=GRACE_SECONDS, outcome=written):
             summary = server.serve(duration, stop)
             _finish(summary, stats_json, quiet, overwrite=overwrite, written=written)
     else:
@@ -98,7 +96,7 @@ def live(source: str | None, model: str, size: str | None, fps: float | None, bu
         engine = Engine(src, out, build_ladder(model, scale, make), scale=scale, budget_ms=budget_ms, duration=duration, status=status)
         engine.stats.info.update(info, source=source or src.name, sink=out.name)
         engine.stop = stop
-        with stop_on_signals(stop, grace=GRACE_SECONDS, outcome=written):
+        with signals.graceful(stop.request, grace=GRACE_SECONDS, outcome=written):
             stats = engine.run()
             if isinstance(out, FileSink) and out.committed:
                 written.add(f"recorded {out.frames} frames to {out.path}")

@@ -71,8 +71,8 @@ def train(recipe: str, data: tuple[Path, ...], run_dir: Path | None, output: Pat
     name = Path(recipe).stem
     config = RunConfig(recipe=r, data=data, run_dir=run_dir or Path("runs") / name, output=output, device=device,
                        resume=resume, vgg=vgg, progress=not quiet, final_eval=not no_final_eval)
-    with signals.graceful(lambda signum: None, outcome=lambda: f"no checkpoint was saved in {config.run_dir}") as handle:
-        # The trainer takes the handle over: a signal ends the step in hand, then a checkpoint is saved.
-        summary = run_training(config, log=lambda message: click.echo(message, err=True), graceful=handle)
+    stop = signals.Stop()  # a signal ends the step in hand, then a checkpoint is saved
+    with signals.graceful(stop.request, outcome=lambda: f"no checkpoint was saved in {config.run_dir}") as handle:
+        summary = run_training(config, log=lambda message: click.echo(message, err=True), stop=stop, graceful=handle)
     if summary.output is not None:
         click.echo(str(summary.output))

@@ -68,10 +68,11 @@ def same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def check_output(dst: Path, src: Path | None = None, *, overwrite: bool) -> None:
-    """Refuse outputs that would lose data (`src` itself, an existing file) or cannot be written."""
+def check_output(dst: Path, src: Path | None = None, *, overwrite: bool, is_input: str | None = None) -> None:
+    """Refuse outputs that would lose data (`src` itself, an existing file) or cannot be written.
+    `is_input`: the message when `dst` is `src`, for commands whose output is not named by -o."""
     if src is not None and same_file(dst, src):
-        raise OutputError(f"the output {dst} is the input; choose another -o")
+        raise OutputError(is_input or f"the output {dst} is the input; choose another -o")
     parent = dst.parent
     if not parent.is_dir():
         raise OutputError(f"output folder {parent} does not exist")
@@ -92,11 +93,6 @@ def temp_path(dst: Path) -> Path:
     # Same folder (so the final rename is atomic), hidden, same suffix (so tools recognise it),
     # and the writer's pid (so a later run can tell a dead run's leftovers from live work).
     return dst.with_name(f".{dst.stem}.partial-{os.getpid()}-{secrets.token_hex(4)}{dst.suffix}")
-
-
-def is_partial(path: Path) -> bool:
-    """A temporary output of ours (ours or another run's, finished or not)."""
-    return _PARTIAL.fullmatch(path.name) is not None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -189,8 +185,6 @@ def commit(tmp: Path, dst: Path, *, overwrite: bool) -> None:
     finished first) is never replaced: OutputError, and `tmp` stays for the caller to remove."""
     try:
         if overwrite:
-            if dst.is_dir():
-                raise OutputError(f"{dst} is a folder; give a file name")
             os.replace(tmp, dst)
         elif not _renameat2_noreplace(tmp, dst) and not _link_noreplace(tmp, dst):
             # Neither atomic way exists on this file system: check, then rename (a small window).

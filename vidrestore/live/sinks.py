@@ -12,7 +12,7 @@ import av
 import numpy as np
 
 from vidrestore import signals
-from vidrestore.errors import BackendUnavailable, OutputError, UsageError
+from vidrestore.errors import BackendUnavailable, UsageError
 from vidrestore.live.frames import Frame, to_av, to_i420, to_rgb
 
 log = logging.getLogger(__name__)
@@ -42,16 +42,14 @@ class FileSink:
     closed = False
 
     def __init__(self, path: Path, *, overwrite: bool = False, source: Path | None = None) -> None:
-        from vidrestore.io.paths import check_output, same_file, temp_path
+        from vidrestore.io.paths import check_output, temp_path
 
         self.path = path
         self.name = f"file:{path}"
         self.overwrite = overwrite
         if path.suffix.lower() not in (".mp4", ".m4v", ".mov", ".mkv"):
             raise UsageError(f"--sink file:{path}: the recording is H.264, so name it .mp4, .mkv or .mov")
-        if source is not None and same_file(path, source):
-            raise OutputError(f"--sink file:{path} is the --source; record to another file")
-        check_output(path, overwrite=overwrite)
+        check_output(path, source, overwrite=overwrite, is_input=f"--sink file:{path} is the --source; record to another file")
         self.tmp = temp_path(path)
         self.frames = 0
         self.committed = False

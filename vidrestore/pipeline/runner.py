@@ -20,7 +20,7 @@ import av
 import numpy as np
 
 from vidrestore.errors import InputError, Interrupted, VidrestoreError
-from vidrestore.signals import Stop  # noqa: F401 - the runner's stop flag, re-exported for its callers
+from vidrestore.signals import Stop
 from vidrestore.io.decode import DecodeStats, Decoder
 from vidrestore.io.encode import EncodeOptions, VideoEncoder, even_size
 from vidrestore.io.mux import CopyReport, StreamCopier, container_format
