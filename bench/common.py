@@ -14,7 +14,7 @@ from typing import Any
 import av
 import torch
 
-from vidrestore.backends import cpu_name
+from vidrestore.backends.base import cpu_name
 from vidrestore.errors import InputError
 from vidrestore.io.decode import Decoder
 from vidrestore.io.encode import EncodeOptions

@@ -38,15 +38,15 @@ import av
 import numpy as np
 import torch
 
-from vidrestore.backends import open_backend
 from vidrestore.bench.common import decode_fps as decode_rate
 from vidrestore.bench.common import CpuMeter, machine, make_clip, pipeline_run, process_all, record
 from vidrestore.errors import VidrestoreError
 from vidrestore.io.decode import Decoder
 from vidrestore.io.encode import EncodeOptions
 from vidrestore.io.probe import VideoInfo, probe
-from vidrestore.pipeline.frames import FrameBatch
-from vidrestore.pipeline.processor import MODEL_STAGES, model_input
+from vidrestore.frames import FrameBatch
+from vidrestore.frames.color import model_input
+from vidrestore.pipeline.build import Runtime, open_model, stage_for
 from vidrestore.pipeline.runner import batches, encode_batch, open_encoder
 
 
@@ -98,11 +98,19 @@ def _encode_fps(info: VideoInfo, outputs: list[FrameBatch], tmp: Path, options: 
     """libx264 (or `options`) alone on ready output batches, set up as the pipeline's encode stage."""
     started = time.perf_counter()
     with av.open(str(tmp / "encode-only.mp4"), "w") as container:
-        encoder = open_encoder(container, options, info, Decoder(info), outputs[0])
+        encoder = open_encoder(container, options, info, _stream_format(info), outputs[0])
         for batch in outputs:
             encode_batch(encoder, batch)
         encoder.flush()
     return sum(len(b) for b in outputs) / (time.perf_counter() - started)
+
+
+def _stream_format(info: VideoInfo):
+    """The clip's format as the decoder decides it (the encoder writes its colour tags back)."""
+    stream = Decoder(info).open()
+    if stream is None:
+        raise VidrestoreError(f"{info.path}: no video frames to benchmark")
+    return stream
 
 
 def _naive_fps(info: VideoInfo, processor, tmp: Path, options: EncodeOptions) -> float:
@@ -114,7 +122,7 @@ def _naive_fps(info: VideoInfo, processor, tmp: Path, options: EncodeOptions) ->
         encoder = None
         for batch in batches(decoder, 1):
             out = processor.process(batch)
-            encoder = encoder or open_encoder(container, options, info, decoder, out)
+            encoder = encoder or open_encoder(container, options, info, decoder.format, out)
             encode_batch(encoder, out)
             frames += 1
         if encoder is not None:
@@ -140,7 +148,7 @@ def _other_encoder(info: VideoInfo, outputs: list[FrameBatch], tmp: Path, codec:
 
 
 def run_bench(src: Path, config: BenchConfig, log=print) -> dict[str, Any]:
-    from vidrestore.models import build_model, get_spec
+    from vidrestore.models import get_spec, load
     from vidrestore.models.registry import check_scale
 
     spec = get_spec(config.model)
@@ -164,23 +172,25 @@ def run_bench(src: Path, config: BenchConfig, log=print) -> dict[str, Any]:
             for precision in config.precisions:
                 try:
                     # A model of its own: backends convert their module's device and dtype in place.
-                    backend = open_backend(name, build_model(spec, config.scale), config.device, precision)  # type: ignore[arg-type]
+                    # Timings only: an architecture without shipped weights is timed as initialised.
+                    loaded = load(config.model, scale=config.scale, untrained_ok=True)
+                    backend = open_model(loaded, Runtime(config.device, name, precision))
                 except VidrestoreError as exc:
                     infer.append({"backend": name, "precision": precision, "batch": None, "fps": None, "error": str(exc)})
                     log(f"  {name} {precision}: skipped: {exc}")
                     continue
                 for size in config.batches:
-                    inputs = [model_input(b, spec.color) for b in _regroup(decoded, size)]
+                    inputs = [model_input(b, loaded.color) for b in _regroup(decoded, size)]
                     fps = _infer_fps(backend, inputs)
                     infer.append({"backend": backend.name, "asked": name, "device": backend.device,
                                   "precision": precision, "batch": size, "fps": fps})
                     log(f"  infer {backend.name} ({backend.device}) {precision} batch {size}: {fps:.2f} fps")
                     if chosen is None:
-                        chosen = (backend, size)
+                        chosen = (loaded, backend, size)
         if chosen is None:
             raise VidrestoreError("no backend/precision asked for can run here: " + "; ".join(r["error"] for r in infer))
-        backend, size = chosen
-        processor = MODEL_STAGES[spec.color](backend, config.scale)
+        loaded, backend, size = chosen
+        processor = stage_for(loaded, backend)
         regrouped = _regroup(decoded, size)
         processor.process(regrouped[0])  # warm-up outside the meter, as process_all does
         with CpuMeter() as meter:

@@ -23,20 +23,17 @@ from vidrestore.io.probe import probe
 
 
 def _processor(spec: str, device: str):
-    from vidrestore.cli.jobs import model_stage
-    from vidrestore.filters import parse_filter
-    from vidrestore.pipeline.chain import Chain, FilterStage
+    from vidrestore.pipeline.build import ModelStep, ProcessingSpec, Runtime, build_processor
 
     kind, _, value = spec.partition(":")
     if kind == "deblur":
-        from vidrestore.cli.options import Processing
-        from vidrestore.io.encode import EncodeOptions
-
-        processing = Processing(None, device, 4, EncodeOptions(), overwrite=False, quiet=True, backend="torch")
-        return model_stage(value, "deblur", 1, None, processing)
-    if kind == "filter":
-        return Chain([FilterStage([parse_filter(f) for f in value.split("+")])])
-    raise SystemExit(f"--run {spec!r}: expected deblur:MODEL or filter:NAME[=VALUE][+NAME...]")
+        processing = ProcessingSpec(models=(ModelStep(value, "deblur"),), runtime=Runtime(device, "torch"))
+    elif kind == "filter":
+        processing = ProcessingSpec(filters=tuple(value.split("+")))
+    else:
+        raise SystemExit(f"--run {spec!r}: expected deblur:MODEL or filter:NAME[=VALUE][+NAME...]")
+    processing.check()
+    return build_processor(processing)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vidrestore.backends import open_backend
 from vidrestore.bench.common import decode_fps, end_to_end_fps, machine, process_fps, record
 from vidrestore.io.probe import probe
-from vidrestore.models import build_model, get_spec
-from vidrestore.pipeline.processor import SuperResolution
+from vidrestore.models import load
+from vidrestore.pipeline.build import Runtime, open_model, stage_for
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,7 +32,8 @@ def main(argv: list[str] | None = None) -> None:
     decode_rate, decoded = decode_fps(info)
     rows = []
     for name in args.models.split(","):
-        processor = SuperResolution(open_backend("torch", build_model(get_spec(name), scale), "auto"), scale)
+        loaded = load(name, scale=scale, task="sr", untrained_ok=True)  # timings only: an architecture needs no weights
+        processor = stage_for(loaded, open_model(loaded, Runtime(backend="torch")))
         rows.append({"model": name, "model_fps": process_fps(processor, decoded), "end_to_end_fps": end_to_end_fps(info, processor, args.batch)})
     result = {
         "input": str(args.input),

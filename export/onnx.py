@@ -27,6 +27,7 @@ from torch import nn
 
 from vidrestore import __version__
 from vidrestore.errors import BackendUnavailable, UsageError
+from vidrestore.models import LoadedModel
 
 OPSET = 17
 INPUT, OUTPUT = "input", "output"
@@ -61,15 +62,15 @@ def require_onnx() -> None:
         raise BackendUnavailable("ONNX export needs onnx and onnxruntime: pip install 'vidrestore[onnx]'") from None
 
 
-def onnx_bytes(model: nn.Module, channels: int, *, fp16: bool = False, metadata: dict[str, str] | None = None) -> bytes:
+def onnx_bytes(loaded: LoadedModel, *, fp16: bool = False, metadata: dict[str, str] | None = None) -> bytes:
     """The model as a serialised ONNX graph (dynamic batch, height, width)."""
     require_onnx()
-    import onnx
-
     import copy
 
-    model = _Graph(copy.deepcopy(model).eval().float().cpu(), fp16)
-    example = torch.rand(1, channels, *TRACE_SIZE)
+    import onnx
+
+    model = _Graph(copy.deepcopy(loaded.module).eval().float().cpu(), fp16)
+    example = torch.rand(1, loaded.in_channels, *TRACE_SIZE)
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         # The tracer warns about every Python-side shape computation; the
@@ -88,12 +89,12 @@ def onnx_bytes(model: nn.Module, channels: int, *, fp16: bool = False, metadata:
     return proto.SerializeToString()
 
 
-def check(data: bytes, model: nn.Module, channels: int, scale: int) -> ExportCheck:
+def check(data: bytes, loaded: LoadedModel) -> ExportCheck:
     """Run the graph in ONNX Runtime (CPU) and the model in PyTorch at two sizes."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    model = model.eval().float().cpu()
+    model, channels, scale = loaded.module.eval().float().cpu(), loaded.in_channels, loaded.scale
     generator = torch.Generator().manual_seed(0)
     worst, shapes = 0.0, []
     for n, h, w in CHECK_SIZES:
@@ -109,19 +110,26 @@ def check(data: bytes, model: nn.Module, channels: int, scale: int) -> ExportChe
     return ExportCheck(worst, tuple(shapes))
 
 
-def export_onnx(model: nn.Module, path: Path, *, channels: int, scale: int, fp16: bool = False,
-                metadata: dict[str, str] | None = None, overwrite: bool = False) -> ExportCheck:
+def graph_metadata(loaded: LoadedModel, *, fp16: bool) -> dict[str, str]:
+    """What an exported graph records about its model: enough to score or run it again
+    (`vidrestore eval --onnx`) without the registry guessing."""
+    return {"model": loaded.name, "task": loaded.task, "scale": str(loaded.scale), "color": loaded.color,
+            "precision": "fp16" if fp16 else "fp32"}
+
+
+def export_onnx(loaded: LoadedModel, path: Path, *, fp16: bool = False, metadata: dict[str, str] | None = None,
+                overwrite: bool = False) -> ExportCheck:
     """Write the checked graph to `path` (atomically) and return the check's figures."""
     from vidrestore.io.paths import atomic_output
 
-    data = onnx_bytes(model, channels, fp16=fp16, metadata=metadata)
-    result = check(data, model, channels, scale)
+    data = onnx_bytes(loaded, fp16=fp16, metadata=metadata)
+    result = check(data, loaded)
     with atomic_output(path, overwrite=overwrite) as tmp:
         tmp.write_bytes(data)
     return result
 
 
-def cached_onnx(model: nn.Module, channels: int, *, fp16: bool = False) -> tuple[bytes, Path | None]:
+def cached_onnx(loaded: LoadedModel, *, fp16: bool = False) -> tuple[bytes, Path | None]:
     """`onnx_bytes` of `model`, kept in `cache_dir("onnx")` under a hash of the model:
     its class, weights, vidrestore's version, and its answer to a fixed input (which pins down what the
     weights do not, such as a resampler's scale). A cached graph is used only as `export.cache`
@@ -130,8 +138,7 @@ def cached_onnx(model: nn.Module, channels: int, *, fp16: bool = False) -> tuple
     from vidrestore.export.cache import CacheFolder
     from vidrestore.io.paths import cache_dir
 
-    from vidrestore import __version__
-
+    model, channels = loaded.module, loaded.in_channels
     # The version too: a release may trace the same function into a better graph.
     digest = hashlib.sha256(f"{type(model).__qualname__}|{channels}|{fp16}|{OPSET}|{torch.__version__}|{__version__}".encode())
     for name, tensor in sorted(model.state_dict().items()):
@@ -147,5 +154,5 @@ def cached_onnx(model: nn.Module, channels: int, *, fp16: bool = False) -> tuple
     data = cache.read(name)
     if data is not None:
         return data, cache.folder / name
-    data = onnx_bytes(model, channels, fp16=fp16)
+    data = onnx_bytes(loaded, fp16=fp16)
     return data, cache.write(name, data)

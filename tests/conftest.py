@@ -66,11 +66,11 @@ def espcn_weights() -> Callable[[int], Path]:
 def bicubic() -> Callable[[int], object]:
     """A CPU super-resolution processor with the bicubic resampler at a scale."""
     from vidrestore.backends import open_backend
-    from vidrestore.models import build_model
+    from vidrestore.models import load
     from vidrestore.pipeline.processor import SuperResolution
 
     def make(scale: int) -> SuperResolution:
-        model = build_model(get_spec("bicubic"), scale)
+        model = load("bicubic", scale=scale)
         return SuperResolution(open_backend("torch", model, "cpu"), scale)
 
     return make

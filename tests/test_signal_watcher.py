@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # real processes and real signals, with grace periods to wait out
+
 SCRIPT = """
 import sys, time
 from pathlib import Path

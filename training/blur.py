@@ -1,29 +1,15 @@
-"""Synthetic blur for training and scoring the deblurring models.
+"""Synthetic blur for training the deblurring models.
 
 Sharp photos become blurry ones by convolution with a random kernel, plus
-sensor noise and 8-bit rounding:
-
-- camera shake (`shake_kernel`): the path of a hand-held camera during the
-  exposure, a point moving with inertia whose direction wanders randomly,
-  pulled back towards where it started and now and then jerked aside (the
-  random-trajectory model of Boracchi and Foi, "Modeling the Performance of
-  Image Restoration From Motion Blur", IEEE TIP 2012, in a simplified form),
-  rasterised into a kernel whose larger side spans ``extent`` pixels;
-- linear motion and defocus discs (`vidrestore.filters.psf`).
-
-Every kernel is centred on its centre of mass, so blurring does not shift the
-picture and the sharp photo stays the right reference.
-
-The held-out protocol (`protocol_blur`): each photo gets one camera-shake
-kernel of 9 to 19 pixels and Gaussian noise of sigma 2 (8-bit code values),
-drawn from a generator seeded by the file name, so every run and every model
-sees the same blurry photos.
+sensor noise and 8-bit rounding. The kernels are camera shake (the model the
+held-out protocol blurs with, `vidrestore.eval.deblur.shake_kernel`), linear
+motion and defocus discs (`vidrestore.filters.psf`), each centred, so that
+blurring does not shift the picture and the sharp patch stays the right target.
 """
 
 from __future__ import annotations
 
 import math
-import zlib
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -31,42 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vidrestore.filters.deconv import convolve
-from vidrestore.filters.psf import defocus_psf, motion_psf, splat
-
-PROTOCOL_EXTENT = (9, 19)  # pixels
-PROTOCOL_NOISE = 2.0  # 8-bit code values
-PROTOCOL = (
-    "each held-out photo blurred by one random camera-shake kernel of 9 to 19 pixels (seeded by its "
-    "file name), mirrored edges, plus Gaussian noise of sigma 2/255, rounded to 8 bits; PSNR/SSIM on "
-    "MATLAB rgb2ycbcr Y rounded to 8 bits, 16 pixels cropped at each border; Richardson-Lucy gets the "
-    "true kernel and 30 iterations"
-)
-PROTOCOL_BORDER = 16
-
-
-def shake_kernel(rng: np.random.Generator, extent: float, steps: int = 128) -> torch.Tensor:
-    """A random camera-shake kernel whose larger side spans `extent` pixels."""
-    wander = rng.uniform(0.02, 0.25)  # radians of random turn per step (standard deviation)
-    pull = rng.uniform(0.0, 0.3)  # strength of the spring back to the start
-    jerk = rng.uniform(0.0, 0.03)  # chance per step of a sudden change of direction
-    turns = rng.normal(0.0, wander, steps) + (rng.random(steps) < jerk) * rng.uniform(-math.pi, math.pi, steps)
-    speed = np.exp(rng.normal(0.0, 0.3, steps))  # the camera lingers and hurries
-    heading = rng.uniform(0.0, 2 * math.pi)
-    pos = np.zeros(steps, dtype=np.complex128)
-    for t in range(1, steps):
-        heading += turns[t]
-        step = speed[t] * complex(math.cos(heading), math.sin(heading))
-        back = -pos[t - 1] / max(abs(pos[t - 1]), 1.0)  # unit vector home
-        step += pull * back * speed[t]
-        pos[t] = pos[t - 1] + step
-    pos -= pos.mean()
-    span = max(np.ptp(pos.real), np.ptp(pos.imag), 1e-9)
-    pos *= (extent - 1) / span
-    reach = max(np.abs(pos.real).max(), np.abs(pos.imag).max())
-    size = 2 * int(math.ceil(reach)) + 3
-    c = size // 2
-    return splat(torch.from_numpy(c + pos.real), torch.from_numpy(c + pos.imag), size)
+from vidrestore.eval.deblur import shake_kernel
+from vidrestore.eval.photos import quantize8
+from vidrestore.filters.psf import defocus_psf, motion_psf
 
 
 @dataclass(frozen=True)
@@ -118,10 +71,6 @@ class SyntheticBlur:
         return defocus_psf(rng.uniform(*self.defocus_radius)), sigma
 
 
-def quantize8(x: torch.Tensor) -> torch.Tensor:
-    return (x * 255.0).round().clamp(0, 255) / 255.0
-
-
 def blur_valid(wide: torch.Tensor, kernel: torch.Tensor, out: int, rng: np.random.Generator, sigma: float) -> torch.Tensor:
     """Blur the centre out x out of `wide` (3, H, W) with `kernel` using real
     neighbours as context (H, W >= out + kernel side - 1), add Gaussian noise of
@@ -145,12 +94,3 @@ def blur_valid(wide: torch.Tensor, kernel: torch.Tensor, out: int, rng: np.rando
         noise = torch.from_numpy(rng.standard_normal(blurred.shape)).to(blurred.dtype)
         blurred = blurred + sigma * noise
     return quantize8(blurred)
-
-
-def protocol_blur(name: str, sharp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The held-out protocol's blurry version of `sharp` (3, H, W) and its kernel."""
-    rng = np.random.default_rng(zlib.crc32(name.encode()))
-    kernel = shake_kernel(rng, rng.uniform(*PROTOCOL_EXTENT))
-    blurred = convolve(sharp.double(), kernel)
-    noise = torch.from_numpy(rng.standard_normal(blurred.shape))
-    return quantize8(blurred + PROTOCOL_NOISE / 255.0 * noise).to(sharp.dtype), kernel

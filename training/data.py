@@ -4,7 +4,7 @@ Two layouts are understood, per ``--data`` folder:
 
 - a folder of HR images (jpg/png): the LR image is made from each HR photo
   when the data is loaded, by MATLAB-compatible antialiased bicubic
-  downscaling rounded to 8 bits (`photos.make_lr`), the papers' "bicubic"
+  downscaling rounded to 8 bits (`eval.photos.make_lr`), the papers' "bicubic"
   degradation;
 - the DIV2K layout: a folder holding ``<name>_HR/`` and
   ``<name>_LR_bicubic/X<scale>/`` (files ``0001.png`` and ``0001x2.png``), as
@@ -30,8 +30,10 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from vidrestore.errors import InputError, UsageError
+from vidrestore.eval.photos import load_rgb, make_lr
 from vidrestore.ops.color import rgb_to_y
-from vidrestore.training.photos import BUILTIN_VAL, IMAGE_SUFFIXES, load_rgb, make_lr, read_val_list
+from vidrestore.io.paths import is_image
+from vidrestore.training.photos import BUILTIN_VAL, read_val_list
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class Photo:
 
 
 def _images(folder: Path) -> list[Path]:
-    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: p.name)
+    return sorted((p for p in folder.iterdir() if p.is_file() and is_image(p)), key=lambda p: p.name)
 
 
 def find_sources(folders: list[Path], scale: int) -> list[Source]:
@@ -71,7 +73,7 @@ def find_sources(folders: list[Path], scale: int) -> list[Source]:
                     raise InputError(f"no x{scale} LR image for {hr.name} in {lr_dir}")
                 sources.append(Source(hr, lr))
     if not sources:
-        raise InputError(f"no {'/'.join(IMAGE_SUFFIXES)} images in {', '.join(map(str, folders))}")
+        raise InputError(f"no images in {', '.join(map(str, folders))}")
     names = [s.hr.name for s in sources]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -29,8 +29,8 @@ import torch
 from torch.utils.data import Dataset
 
 from vidrestore.errors import InputError, UsageError
+from vidrestore.io.paths import is_image
 from vidrestore.training.blur import SyntheticBlur, blur_valid
-from vidrestore.training.photos import IMAGE_SUFFIXES
 
 VIDEO_FRAMES = 7  # frames averaged per blurry frame (GOPRO used 7 to 13 at 240 fps)
 _GAMMA = 2.2
@@ -44,17 +44,14 @@ class Pair:
 
 
 def _rgb_u8(path: Path) -> torch.Tensor:
-    from PIL import Image, UnidentifiedImageError
+    """(3, H, W) uint8, read as every command reads images (16-bit ones rounded, not clipped)."""
+    from vidrestore.eval.photos import load_rgb
 
-    try:
-        with Image.open(path) as im:
-            return torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1).contiguous()
-    except (OSError, UnidentifiedImageError) as exc:
-        raise InputError(f"cannot read training image {path}: {exc}") from None
+    return (load_rgb(path, 1) * 255).round_().to(torch.uint8)  # an unreadable file: one InputError naming it
 
 
 def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_image(p))
 
 
 def gopro_pairs(folder: Path) -> list[tuple[Path, Path]]:
@@ -139,7 +136,7 @@ def load_pairs(sources: list[Any]) -> list[Pair]:
             if blurry.shape != sharp.shape:
                 raise InputError(f"{source[0]} and {source[1]} differ in size")
             pairs.append(Pair(f"{source[1].parent.parent.name}/{source[1].name}", sharp, blurry))
-        elif source.suffix.lower() in IMAGE_SUFFIXES:
+        elif is_image(source):
             pairs.append(Pair(source.name, _rgb_u8(source), None))
         else:
             pairs += video_pairs(source)

@@ -57,15 +57,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vidrestore.io.decode import read_plane
-from vidrestore.io.encode import write_plane
-from vidrestore.ops.color import rgb_to_ycbcr, ycbcr_to_rgb
-from vidrestore.ops.resize import chroma_shift, imresize
+from vidrestore.frames import FrameBatch, PlaneFormat
+from vidrestore.frames.color import planes_to_rgb, rgb_to_planes
+from vidrestore.frames.pyav import planes_of, video_frame
+from vidrestore.ops.resize import imresize
 from vidrestore.training.photos import quantize8
 
 H264_FRAMES = 3  # I, P, P: the kept frame is predicted from a P-frame, as most of a GOP is
 H264_MOTION = 1.0  # largest per-frame motion along each axis, in LR pixels
 _X264_PARAMS = "threads=1:bframes=0:scenecut=0:log=-1"  # deterministic, and frame types as planned
+# Step 5's planes: how a decoder reads an H.264 stream that carries no colour tags.
+_H264_PLANES = PlaneFormat("yuv420p", full_range=False, chroma_left=True, matrix="bt601")
 
 
 @dataclass(frozen=True)
@@ -205,54 +207,32 @@ def h264(lr: torch.Tensor, crf: int, motion: tuple[float, float] = (0.0, 0.0)) -
     """(3, H, W) 8-bit RGB as the last P-frame of a short moving H.264 clip (see the module doc)."""
     _, h, w = lr.shape
     x = F.pad(lr[None], (0, w % 2, 0, h % 2), mode="replicate")[0]
-    frames = [_shift(x, (k * motion[0], k * motion[1])) for k in range(H264_FRAMES - 1, -1, -1)]
-    decoded = _encode_decode([_rgb_to_yuv420(f) for f in frames], crf)
-    return quantize8(_yuv420_to_rgb(*decoded[-1]))[:, :h, :w]
+    clip = torch.stack([_shift(x, (k * motion[0], k * motion[1])) for k in range(H264_FRAMES - 1, -1, -1)])
+    last = _encode_decode(rgb_to_planes(clip, _H264_PLANES, list(range(H264_FRAMES))), crf)
+    return quantize8(planes_to_rgb(last)[0])[:, :h, :w]
 
 
-def _encode_decode(frames: list[tuple[np.ndarray, np.ndarray, np.ndarray]], crf: int) -> list[tuple[np.ndarray, ...]]:
-    h, w = frames[0][0].shape
+def _encode_decode(clip: FrameBatch, crf: int) -> FrameBatch:
+    """`clip` through libx264 and back; only its last frame is needed, returned as a batch of one."""
+    w, h = clip.size
     enc = av.CodecContext.create("libx264", "w")
-    enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
+    enc.width, enc.height, enc.pix_fmt = w, h, clip.fmt.pix_fmt
     enc.time_base, enc.framerate = Fraction(1, 25), Fraction(25)
     enc.thread_count = 1
     enc.options = {"crf": str(crf), "preset": "veryfast", "x264-params": _X264_PARAMS}
     packets: list[av.Packet] = []
-    for pts, planes in enumerate(frames):
-        frame = av.VideoFrame(w, h, "yuv420p")
-        for plane, data in zip(frame.planes, planes, strict=True):
-            write_plane(plane, data)
+    for luma, chroma, pts in zip(clip.luma, clip.chroma, clip.pts, strict=True):
+        frame = video_frame(luma, chroma, clip.fmt)
         frame.pts = pts
         packets += enc.encode(frame)
     packets += enc.encode(None)
     dec = av.CodecContext.create("h264", "r")
     dec.thread_count = 1
-    out = []
-    for packet in [*packets, None]:
-        for frame in dec.decode(packet):
-            out.append(tuple(read_plane(frame.planes[i], np.uint8, w >> (i > 0), h >> (i > 0)) for i in range(3)))
-    if len(out) != len(frames):
-        raise RuntimeError(f"libx264 round trip returned {len(out)} frames for {len(frames)}")
-    return out
-
-
-def _rgb_to_yuv420(rgb: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """8-bit limited-range BT.601 planes; chroma halved with left siting (co-sited columns)."""
-    ycc = rgb_to_ycbcr(rgb, "bt601")
-    h, w = rgb.shape[-2:]
-    chroma = imresize(ycc[1:], size=(h // 2, w // 2), shift=(0.0, chroma_shift(0.5, True)))
-    y = 16 + 219 * ycc[0]
-    c = 128 + 224 * (chroma - 0.5)
-    cb, cr = (_round8(p) for p in c)
-    return _round8(y), cb, cr
-
-
-def _yuv420_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> torch.Tensor:
-    h, w = y.shape
-    luma = (torch.from_numpy(y).float() - 16) / 219
-    chroma = (torch.from_numpy(np.stack([cb, cr])).float() - 128) / 224 + 0.5
-    chroma = imresize(chroma, size=(h, w), shift=(0.0, chroma_shift(2, True)))
-    return ycbcr_to_rgb(torch.cat([luma[None], chroma]), "bt601").clamp(0, 1)
+    decoded = [frame for packet in [*packets, None] for frame in dec.decode(packet)]
+    if len(decoded) != len(clip):
+        raise RuntimeError(f"libx264 round trip returned {len(decoded)} frames for {len(clip)}")
+    luma, chroma = planes_of(decoded[-1], clip.fmt)
+    return FrameBatch(luma[None], chroma[None], clip.pts[-1:], clip.fmt)
 
 
 def _shift(x: torch.Tensor, offset: tuple[float, float]) -> torch.Tensor:
@@ -281,10 +261,6 @@ def _symmetric_index(n: int, radius: int) -> torch.Tensor:
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
     return (x * 255.0).round().clamp(0, 255).to(torch.uint8).numpy()
-
-
-def _round8(x: torch.Tensor) -> np.ndarray:
-    return x.round().clamp(0, 255).to(torch.uint8).numpy()
 
 
 def _check_input(hr: torch.Tensor, scale: int, margin: int) -> None:

@@ -6,7 +6,9 @@ the data, the held-out images, and the baseline the model is scored against.
 scores a model on them, or on the whole held-out photos at the end, as a dict
 of means: ``psnr``, ``ssim``, ``grad_energy``, ``baseline_psnr`` and ``gain``
 (model minus baseline PSNR-Y). The baseline is bicubic for super-resolution
-and the blurry input for deblurring.
+and the blurry input for deblurring. The model is the trainer's own, still
+learning: it is scored where it is (`eval.runner.ModuleRunner`), never handed
+to a backend, which would move and freeze it.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ class SRTask:
                 "PSNR/SSIM on MATLAB rgb2ycbcr Y, border = scale px (vidrestore eval)")
 
     def __init__(self, recipe: Recipe, folders: list[Path], *, main: bool) -> None:
+        from vidrestore.eval.sr import evaluate_bicubic, prepare_images
         from vidrestore.training.data import PatchDataset, describe_layout, find_sources, load_photo, split_sources
-        from vidrestore.training.evaluate import evaluate_bicubic, prepare_images
 
         r = recipe
         self.recipe = r
@@ -53,17 +55,20 @@ class SRTask:
                             f"{', degraded on the fly' if not clean else ''}")
 
     def validate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
-        from vidrestore.training.evaluate import evaluate
+        from vidrestore.eval.runner import ModuleRunner
+        from vidrestore.eval.sr import evaluate
 
-        ours = evaluate(model, self.recipe.color, self.val_images, self.recipe.scale, device=str(device), metrics=_METRICS)
+        runner = ModuleRunner(model, device)
+        ours = evaluate(runner, self.recipe.color, self.val_images, self.recipe.scale, metrics=_METRICS)
         return _summary(ours, self._val_base)
 
     def final(self, model: nn.Module, device: torch.device) -> dict[str, float]:
-        from vidrestore.training.evaluate import evaluate, evaluate_bicubic, prepare_images
+        from vidrestore.eval.runner import ModuleRunner
+        from vidrestore.eval.sr import evaluate, evaluate_bicubic, prepare_images
 
         r = self.recipe
         images = prepare_images(self.held, r.scale)
-        ours = evaluate(model, r.color, images, r.scale, device=str(device), metrics=_METRICS)
+        ours = evaluate(ModuleRunner(model, device), r.color, images, r.scale, metrics=_METRICS)
         return _summary(ours, evaluate_bicubic(images, r.scale, metrics=_METRICS))
 
     @property
@@ -76,7 +81,7 @@ class DeblurTask:
 
     @property
     def protocol(self) -> str:
-        from vidrestore.training.blur import PROTOCOL
+        from vidrestore.eval.deblur import PROTOCOL
 
         return f"whole held-out photos; {PROTOCOL} (vidrestore eval --task deblur)"
 
@@ -84,7 +89,7 @@ class DeblurTask:
         from vidrestore.errors import InputError
         from vidrestore.training.data import held_out_names
         from vidrestore.training.deblur_data import BlurPatchDataset, find_deblur_sources, load_pairs, source_name
-        from vidrestore.training.photos import IMAGE_SUFFIXES
+        from vidrestore.io.paths import is_image
 
         r = self.recipe = recipe
         sources = find_deblur_sources(folders)
@@ -95,7 +100,7 @@ class DeblurTask:
             raise InputError("every image is held out; nothing is left to train on")
         # Held-out sources that can be scored: sharp photos (protocol blur) and given pairs.
         self.held: list[Any] = [s for s, n in zip(sources, names, strict=True)
-                                if n in held_names and (isinstance(s, tuple) or s.suffix.lower() in IMAGE_SUFFIXES)]
+                                if n in held_names and (isinstance(s, tuple) or is_image(s))]
         pairs = load_pairs(train)
         self.dataset = BlurPatchDataset(pairs, patch=r.data.patch, seed=r.seed, blur=r.data.blur)
         self.val_images = self._images(crop=r.data.val_crop) if self.held and main else []
@@ -105,7 +110,7 @@ class DeblurTask:
         self.description = f"{len(pairs)} training and {len(self.held)} held-out images ({kinds})"
 
     def _images(self, crop: int | None) -> list[Any]:
-        from vidrestore.training.evaluate_deblur import load_deblur_image
+        from vidrestore.eval.deblur import load_deblur_image
 
         images = []
         for source in self.held:
@@ -119,20 +124,23 @@ class DeblurTask:
 
     @staticmethod
     def _blurry(images: list[Any]) -> Any:
-        from vidrestore.training.evaluate_deblur import evaluate_blurry
+        from vidrestore.eval.deblur import evaluate_blurry
 
         return evaluate_blurry(images, metrics=_METRICS)
 
     def validate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
-        from vidrestore.training.evaluate_deblur import evaluate_deblur
+        from vidrestore.eval.deblur import evaluate_deblur
+        from vidrestore.eval.runner import ModuleRunner
 
-        return _summary(evaluate_deblur(model, self.val_images, device=device, metrics=_METRICS), self._val_base)
+        ours = evaluate_deblur(ModuleRunner(model, device), self.val_images, metrics=_METRICS)
+        return _summary(ours, self._val_base)
 
     def final(self, model: nn.Module, device: torch.device) -> dict[str, float]:
-        from vidrestore.training.evaluate_deblur import evaluate_deblur
+        from vidrestore.eval.deblur import evaluate_deblur
+        from vidrestore.eval.runner import ModuleRunner
 
         images = self._images(crop=None)
-        return _summary(evaluate_deblur(model, images, device=device, metrics=_METRICS), self._blurry(images))
+        return _summary(evaluate_deblur(ModuleRunner(model, device), images, metrics=_METRICS), self._blurry(images))
 
     @property
     def held_names(self) -> list[str]:

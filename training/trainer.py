@@ -8,9 +8,10 @@ loss scaling on older GPUs), several GPUs through torchrun
 TensorBoard logs, and a final export of the best held-out weights as fp16
 safetensors with their measured figures in the metadata.
 
-A run folder holds ``checkpoint.pt`` (our own tensors and numbers, read back
-with ``weights_only=True``), ``log.jsonl`` (one line per validation),
-``recipe.toml``-equivalent JSON in ``recipe.json`` and ``tb/`` for TensorBoard.
+A run folder holds ``checkpoint.pt`` (see `checkpoints`), ``log.jsonl`` (one
+line per validation), ``recipe.toml``-equivalent JSON in ``recipe.json`` and
+``tb/`` for TensorBoard. Checkpoints, starting weights and the export live in
+`checkpoints`; ranks, DDP and what the ranks agree on in `distributed`.
 """
 
 from __future__ import annotations
@@ -32,11 +33,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from vidrestore.backends import cpu_name
-from vidrestore.errors import InputError, Interrupted, UsageError, WeightsError
+from vidrestore.errors import InputError, Interrupted, UsageError
 from vidrestore.signals import Graceful, Stop
 from vidrestore.models.registry import MODELS
-from vidrestore.models.weights import build_model, read_weights, save_weights
+from vidrestore.training.checkpoints import (Parts, checkpoint_path, export, load_checkpoint, load_matching,
+                                             resolve_init, save_checkpoint)
 from vidrestore.training.data import StepSampler
+from vidrestore.training.distributed import ddp, init_dist, leave, rank0_decides, unwrap
 from vidrestore.training.losses import ContentLoss, gan_loss
 from vidrestore.training.recipe import Recipe
 from vidrestore.training.tasks import make_task
@@ -62,17 +65,6 @@ class RunConfig:
         return self.output or self.run_dir / f"{r.model}_x{r.scale}.safetensors"
 
 
-@dataclass(frozen=True)
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
 @dataclass
 class TrainSummary:
     output: Path | None
@@ -80,29 +72,6 @@ class TrainSummary:
     seconds: float
     best_step: int | None
     final: dict[str, float]  # held-out means of the exported weights (full photos) and bicubic's
-
-
-def init_dist(device: str) -> tuple[Dist, torch.device]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return Dist(), resolve_train_device(device)
-    import torch.distributed as dist
-
-    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    dev = resolve_train_device(device)
-    if dev.type == "cuda":
-        torch.cuda.set_device(local)
-        dev = torch.device("cuda", local)
-    dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
-    return Dist(rank, world, local), dev
-
-
-def resolve_train_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available to this PyTorch")
-    return torch.device(device)
 
 
 def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
@@ -164,45 +133,6 @@ def learning_rate(recipe: Recipe, progress: float, step: int) -> float:
     return o.lr
 
 
-def resolve_init(init: str) -> Path:
-    """A weights path, or "shipped:MODEL:xS" for a shipped file."""
-    if init.startswith("shipped:"):
-        try:
-            _, name, scale = init.split(":")
-            path = MODELS[name].weights_path(int(scale.lstrip("x")))
-        except (ValueError, KeyError):
-            raise UsageError(f"init {init!r}: expected shipped:MODEL:xS with a model that ships weights") from None
-        if path is None:
-            raise UsageError(f"init {init!r}: {name} ships no weights")
-        return path
-    return Path(init)
-
-
-def load_matching(model: nn.Module, path: Path) -> tuple[int, int]:
-    """Copy the tensors of ``path`` whose names and shapes fit ``model``: how a
-    x3/x4 model starts from the x2 one (the EDSR paper's schedule), or SRGAN
-    from SRResNet. Returns (copied, model tensors left as initialised)."""
-    tensors, _ = read_weights(path)
-    own = model.state_dict()
-    fit = {k: v.to(own[k].dtype) for k, v in tensors.items() if k in own and v.shape == own[k].shape}
-    if not fit:
-        raise WeightsError(f"{path}: no tensor fits this model")
-    own.update(fit)
-    model.load_state_dict(own)
-    return len(fit), len(own) - len(fit)
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) else model
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    from vidrestore.io.paths import atomic_output
-
-    with atomic_output(path, overwrite=True) as tmp:  # the run's own checkpoint, replaced each time
-        torch.save(obj, tmp)
-
-
 class Trainer:
     def __init__(self, config: RunConfig, log: Log = print, stop: Stop | None = None,
                  graceful: Graceful | None = None) -> None:
@@ -218,12 +148,7 @@ class Trainer:
         self.channels_last = self.amp is not None
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # patches have one size: pick the fastest kernels once
-        self.ckpt_path = config.run_dir / "checkpoint.pt"
-        if self.ckpt_path.exists() and not config.resume:
-            raise UsageError(f"{config.run_dir} already holds a run: pass --resume to continue it, "
-                             "or choose another --run-dir")
-        if config.resume and not self.ckpt_path.exists():
-            raise UsageError(f"--resume: no checkpoint in {config.run_dir}")
+        self.ckpt_path = checkpoint_path(config.run_dir, config.resume)
         self._load_data()  # first: bad --data must not leave an empty run folder behind
         if self.dist.main:
             config.run_dir.mkdir(parents=True, exist_ok=True)
@@ -256,14 +181,9 @@ class Trainer:
             if self.channels_last:
                 self.disc = self.disc.to(memory_format=torch.channels_last)
         if self.dist.world > 1:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            if self.device.type == "cuda":
-                model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-            model = DDP(model, device_ids=ids)
+            model = ddp(model, self.device, sync_batchnorm=True)
             if self.disc is not None:
-                self.disc = DDP(self.disc, device_ids=ids)
+                self.disc = ddp(self.disc, self.device)
         self.model = model
         o = r.optim
         self.opt = torch.optim.Adam(model.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
@@ -271,7 +191,7 @@ class Trainer:
         if self.disc is not None and r.gan is not None:
             self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=r.gan.d_lr, betas=r.gan.d_betas)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
-        self.multiscale = hasattr(_unwrap(model), "targets")
+        self.multiscale = hasattr(unwrap(model), "targets")
         self.content = ContentLoss(r.loss, border=r.loss_border * r.scale, vgg=c.vgg,
                                    perceptual_layer=r.perceptual_layer).to(self.device)
         self.step, self.seconds = 0, 0.0
@@ -290,53 +210,34 @@ class Trainer:
     # -- checkpoints -------------------------------------------------------------------------------
     _checkpoint_seconds = 0.0
 
+    def _parts(self) -> Parts:
+        return {
+            "model": unwrap(self.model),
+            "ema": self.ema.module if self.ema else None,
+            "optimizer": self.opt,
+            "disc": unwrap(self.disc) if self.disc is not None else None,
+            "d_optimizer": self.d_opt,
+            "scaler": self.scaler,
+        }
+
     def _checkpoint(self) -> None:
         if not self.dist.main:
             return
         started = time.monotonic()
-        state = {
-            "format": 1,
-            "model_name": self.recipe.model,
-            "scale": self.recipe.scale,
-            "step": self.step,
-            "seconds": self.seconds,
-            "model": _unwrap(self.model).state_dict(),
-            "ema": self.ema.module.state_dict() if self.ema else None,
-            "optimizer": self.opt.state_dict(),
-            "disc": _unwrap(self.disc).state_dict() if self.disc is not None else None,
-            "d_optimizer": self.d_opt.state_dict() if self.d_opt is not None else None,
-            "scaler": self.scaler.state_dict(),
-            "best": self.best,
-            "recipe": self.recipe.to_dict(),
-        }
-        _atomic_torch_save(state, self.ckpt_path)
+        save_checkpoint(self.ckpt_path, self.recipe, self._parts(), step=self.step, seconds=self.seconds,
+                        best=self.best)
         self._checkpoint_seconds = time.monotonic() - started
         if self.graceful is not None:
             step, run_dir = self.step, self.config.run_dir
             self.graceful.outcome = lambda: f"the checkpoint of step {step} in {run_dir} is kept; continue with --resume"
 
     def _restore(self) -> None:
-        try:
-            state = torch.load(self.ckpt_path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any failure to read is one message
-            raise InputError(f"cannot read {self.ckpt_path}: {exc}") from None
-        if state.get("model_name") != self.recipe.model or state.get("scale") != self.recipe.scale:
-            raise UsageError(f"{self.ckpt_path} is a {state.get('model_name')} x{state.get('scale')} run, "
-                             f"not {self.recipe.model} x{self.recipe.scale}")
-        _unwrap(self.model).load_state_dict(state["model"])
-        if self.ema and state["ema"] is not None:
-            self.ema.module.load_state_dict(state["ema"])
-        self.opt.load_state_dict(state["optimizer"])
-        if self.disc is not None and state["disc"] is not None:
-            _unwrap(self.disc).load_state_dict(state["disc"])
-            self.d_opt.load_state_dict(state["d_optimizer"])  # type: ignore[union-attr]
-        self.scaler.load_state_dict(state["scaler"])
-        self.step, self.seconds, self.best = state["step"], state["seconds"], state["best"]
+        self.step, self.seconds, self.best = load_checkpoint(self.ckpt_path, self.recipe, self._parts())
         self.log(f"resumed {self.ckpt_path} at step {self.step} ({self.seconds / 60:.1f} min trained)")
 
     # -- validation --------------------------------------------------------------------------------
     def _eval_model(self) -> nn.Module:
-        return self.ema.module if self.ema else _unwrap(self.model)
+        return self.ema.module if self.ema else unwrap(self.model)
 
     def _validate(self) -> dict[str, float] | None:
         if not self.task.val_images:
@@ -369,14 +270,7 @@ class Trainer:
         r = self.recipe
         by_steps = self.step / r.steps if r.steps else 0.0
         by_time = self.seconds / (r.minutes * 60) if r.minutes else 0.0
-        progress, stopping = max(by_steps, by_time), self.stop.is_set()
-        if self.dist.world > 1:  # the ranks' clocks and signals differ: rank 0 decides for all
-            import torch.distributed as dist
-
-            t = torch.tensor([progress, float(stopping)], dtype=torch.float64, device=self.device)
-            dist.broadcast(t, 0)
-            progress, stopping = float(t[0]), bool(t[1])
-        return progress, stopping
+        return rank0_decides(self.dist, self.device, max(by_steps, by_time), self.stop.is_set())
 
     def _train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
         r = self.recipe
@@ -388,7 +282,7 @@ class Trainer:
             if self.multiscale:
                 # Every scale's output against the target at that scale, equally weighted (DeepDeblur, SRN).
                 outputs = self.model(lr, all_scales=True)
-                targets = _unwrap(self.model).targets(hr)
+                targets = unwrap(self.model).targets(hr)
             else:
                 outputs, targets = [self.model(lr)], [hr]
         sr = outputs[-1]
@@ -402,7 +296,7 @@ class Trainer:
             self.scaler.step(self.d_opt)
             out["d_loss"] = float(d_loss.detach())
             # The generator's adversarial term; no gradient kept for D here.
-            disc = _unwrap(self.disc)
+            disc = unwrap(self.disc)
             disc.requires_grad_(False)
             with self._autocast():
                 adversarial = r.loss["adversarial"] * gan_loss(disc(sr), True)
@@ -419,7 +313,7 @@ class Trainer:
         self.scaler.step(self.opt)
         self.scaler.update()
         if self.ema:
-            self.ema.update(_unwrap(self.model), self.step)
+            self.ema.update(unwrap(self.model), self.step)
         out.update({k: float(v.detach()) for k, v in terms.items()})
         out["loss"] = float(total.detach())
         return out
@@ -430,7 +324,7 @@ class Trainer:
         if self.dist.main:
             (c.run_dir / "recipe.json").write_text(json.dumps(r.to_dict(), indent=2) + "\n")
         self.log(f"training {r.model} x{r.scale} on {hardware(self.device, self.dist.world)}, {self._precision()}; "
-                 f"{_unwrap(self.model).__class__.__name__} "
+                 f"{unwrap(self.model).__class__.__name__} "
                  f"{sum(p.numel() for p in self.model.parameters()):,} parameters")
         bar = self._bar()
         self.model.train()
@@ -488,19 +382,10 @@ class Trainer:
         if writer is not None:
             writer.close()
         if self.dist.world > 1:
-            import gc
-
-            import torch.distributed as dist
-
-            # DDP's reducer can hold Gloo work objects that reference tensors; freed at
-            # interpreter exit, after the process group, they abort the process
-            # ("terminate called without an active exception"). Free them first.
-            self.model = _unwrap(self.model)
+            self.model = unwrap(self.model)  # no DDP wrapper may outlive the process group (see `leave`)
             if self.disc is not None:
-                self.disc = _unwrap(self.disc)
-            gc.collect()
-            dist.barrier()
-            dist.destroy_process_group()
+                self.disc = unwrap(self.disc)
+            leave()
         return summary
 
     def _report(self, scores: dict[str, float] | None, recent: list[float], writer: Any) -> None:
@@ -545,47 +430,14 @@ class Trainer:
 
     # -- export ------------------------------------------------------------------------------------
     def _export(self) -> TrainSummary:
-        r, c = self.recipe, self.config
+        c = self.config
         if not self.dist.main:
             return TrainSummary(None, self.step, self.seconds, None, {})
-        model = self._eval_model()
-        best_step = None
-        if r.select == "best" and self.best is not None:
-            model = copy.deepcopy(model)
-            model.load_state_dict(self.best["state"])
-            best_step = self.best["step"]
-        model = model.to(memory_format=torch.contiguous_format).float().cpu().eval()
-        extra = {
-            "recipe": json.dumps(r.to_dict()),
-            "train_steps": str(self.step),
-            "train_minutes": f"{self.seconds / 60:.2f}",
-            "train_hardware": hardware(self.device, self.dist.world),
-            "train_precision": self._precision(),
-            "exported_step": str(best_step if best_step is not None else self.step),
-            "trainer": "vidrestore train",
-        }
-        out = c.weights_out
-        save_weights(model, out, arch=r.model, scale=r.scale, options=r.model_options(), extra=extra, half=True)
-        final: dict[str, float] = {}
-        if c.final_eval and self.task.held:
-            # Scored from the file just written, so the figures are those of the fp16 weights.
-            final = self.task.final(build_model(MODELS[r.model], r.scale, out).to(self.device), self.device)
-            base = self.task.baseline
-            extra.update({
-                "val_psnr_y": f"{final['psnr']:.4f}",
-                "val_ssim_y": f"{final['ssim']:.5f}",
-                f"val_psnr_y_{base}": f"{final['baseline_psnr']:.4f}",
-                "val_gain_db": f"{final['gain']:.4f}",
-                "val_gain_over": base,
-                "val_grad_energy": f"{final['grad_energy']:.6g}",
-                "val_files": json.dumps(self.task.held_names),
-                "val_protocol": self.task.protocol,
-            })
-            save_weights(model, out, arch=r.model, scale=r.scale, options=r.model_options(), extra=extra, half=True)
-            self.log(f"held-out (whole photos): PSNR-Y {final['psnr']:.3f} dB, {base} {final['baseline_psnr']:.3f} dB, "
-                     f"gain {final['gain']:+.3f} dB, SSIM-Y {final['ssim']:.4f}")
-        self.log(f"wrote {out} (fp16, step {extra['exported_step']} of {self.step}, {self.seconds / 60:.1f} min)")
-        return TrainSummary(out, self.step, self.seconds, best_step, final)
+        scorer = self.task if c.final_eval and self.task.held else None
+        best_step, final = export(self._eval_model(), self.recipe, c.weights_out, best=self.best, step=self.step,
+                                  seconds=self.seconds, hardware=hardware(self.device, self.dist.world),
+                                  precision=self._precision(), task=scorer, device=self.device, log=self.log)
+        return TrainSummary(c.weights_out, self.step, self.seconds, best_step, final)
 
 
 def train(config: RunConfig, log: Log = print, stop: Stop | None = None, graceful: Graceful | None = None) -> TrainSummary:

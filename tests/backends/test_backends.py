@@ -15,7 +15,7 @@ from tests.media import make_image, make_video
 from tests.runs import assert_one_error
 from vidrestore.backends import auto_backend, open_backend
 from vidrestore.errors import BackendUnavailable, UsageError
-from vidrestore.models import build_model, get_spec
+from vidrestore.models import load
 
 # Both run fp32 graphs of the same weights; they differ only in summation order.
 PARITY = 1e-4
@@ -24,7 +24,7 @@ PARITY = 1e-4
 @pytest.mark.parametrize(("name", "scale", "shape"), [("espcn", 3, (2, 1, 37, 50)), ("edsr", 2, (1, 3, 30, 41)),
                                                       ("srn", 1, (2, 3, 36, 52)), ("bicubic", 4, (1, 1, 9, 13))])
 def test_torch_and_onnxruntime_agree_on_cpu(name: str, scale: int, shape: tuple[int, ...]) -> None:
-    model = build_model(get_spec(name), scale)
+    model = load(name, scale=scale, untrained_ok=True)
     x = torch.rand(*shape, generator=torch.Generator().manual_seed(3))
     a = open_backend("torch", model, "cpu").run(x)
     b = open_backend("onnxruntime", model, "cpu").run(x)
@@ -34,11 +34,11 @@ def test_torch_and_onnxruntime_agree_on_cpu(name: str, scale: int, shape: tuple[
 
 def test_auto_takes_onnxruntime_on_a_cpu_when_installed() -> None:
     assert auto_backend("cpu") == "onnxruntime"
-    assert open_backend("auto", build_model(get_spec("espcn"), 2), "cpu").name == "onnxruntime"
+    assert open_backend("auto", load("espcn", scale=2), "cpu").name == "onnxruntime"
 
 
 def test_unsupported_combinations_say_why() -> None:
-    model = build_model(get_spec("espcn"), 2)
+    model = load("espcn", scale=2)
     with pytest.raises(UsageError, match="fp16 needs a GPU"):
         open_backend("torch", model, "cpu", "fp16")
     with pytest.raises(UsageError, match="fp32 only"):
@@ -119,8 +119,9 @@ def test_bench_measures_every_stage_and_writes_json(tmp_path: Path) -> None:
     assert "| pipeline (torch, batch 2) |" in result.stdout
 
 
+@pytest.mark.slow
 def test_torch_compile_matches_eager_and_pads_the_last_batch() -> None:
-    model = build_model(get_spec("espcn"), 3)
+    model = load("espcn", scale=3)
     eager = open_backend("torch", model, "cpu")
     compiled = open_backend("torch-compile", model, "cpu")
     assert compiled.name == "torch-compile"

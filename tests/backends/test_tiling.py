@@ -6,7 +6,7 @@ import torch
 from vidrestore.backends.tiling import TiledBackend, is_out_of_memory, run_at_least, run_tiled
 from vidrestore.backends.torch_backend import TorchBackend
 from vidrestore.errors import BackendUnavailable, UsageError
-from vidrestore.models import MODELS, build_model
+from vidrestore.models import load
 
 STEP = 1 / 255  # one 8-bit level: a seam below it cannot show in the encoded video
 
@@ -22,12 +22,12 @@ def frames(n: int, c: int, h: int, w: int) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def espcn() -> TorchBackend:
-    return TorchBackend(build_model(MODELS["espcn"], 3), device="cpu")
+    return TorchBackend(load("espcn", scale=3), device="cpu")
 
 
 @pytest.fixture(scope="module")
 def bicubic() -> TorchBackend:
-    return TorchBackend(build_model(MODELS["bicubic"], 2), device="cpu")
+    return TorchBackend(load("bicubic", scale=2), device="cpu")
 
 
 def test_espcn_tiled_matches_whole_frames_at_odd_sizes(espcn):
@@ -43,7 +43,7 @@ def test_espcn_tiled_matches_whole_frames_at_odd_sizes(espcn):
 
 
 def test_edsr_rgb_tiled_matches_whole_frames():
-    edsr = TorchBackend(build_model(MODELS["edsr"], 2), device="cpu")
+    edsr = TorchBackend(load("edsr", scale=2), device="cpu")
     x = frames(1, 3, 40, 56)
     whole = edsr.run(x)
     # Measured max differences at tile 24, in 8-bit levels: overlap 4 -> 1.2,
@@ -83,7 +83,7 @@ class PixelLimited:
     device = "cpu"
 
     def __init__(self, limit: int) -> None:
-        self.inner = TorchBackend(build_model(MODELS["bicubic"], 2), device="cpu")
+        self.inner = TorchBackend(load("bicubic", scale=2), device="cpu")
         self.limit = limit
         self.failures = 0
 

@@ -138,13 +138,13 @@ class _Greedy(nn.Module):
 
 
 def test_torch_on_a_cpu_out_of_memory_retries_with_tiles(tmp_path, monkeypatch):
-    import vidrestore.models as models
+    import vidrestore.models.weights as weights
 
     src = make_image(tmp_path / "in.png", (128, 112))
     whole = run("upscale", src, "-o", tmp_path / "whole.png", "--x2", "--model", "bicubic", "--backend", "torch", "-q")
     assert whole.exit_code == 0, whole.stderr
     greedy = _Greedy(limit=100 * 100)
-    monkeypatch.setattr(models, "build_model", lambda spec, scale, weights=None: greedy)
+    monkeypatch.setattr(weights, "build_model", lambda spec, scale, path=None: greedy)
     result = run("upscale", src, "-o", tmp_path / "tiled.png", "--x2", "--model", "bicubic", "--backend", "torch", "-q")
     assert result.exit_code == 0, result.stderr
     assert lines(result.stderr, "warning") == ["vidrestore: warning: out of memory on whole 128x112 frames; retrying with 64-pixel tiles"]

@@ -42,6 +42,7 @@ def _wait_for_partial(folder: Path, process: subprocess.Popen, timeout: float = 
     raise AssertionError("no temporary output appeared")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("overwrite", [False, True], ids=["refused", "overwrite"])
 def test_an_output_that_appears_during_the_run_is_not_clobbered(tmp_path, slow_clip, overwrite):
     dst = tmp_path / "out.mp4"
@@ -133,6 +134,7 @@ def test_hidden_partials_are_never_taken_as_inputs(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]
 
 
+@pytest.mark.slow
 def test_a_killed_runs_leftover_is_reported_and_cleared_by_the_next_run(tmp_path, slow_clip):
     dst = tmp_path / "out.mp4"
     process = _start("upscale", slow_clip, "-o", dst, "--x4", "--model", "bicubic", "--preset", "slow", "-q")

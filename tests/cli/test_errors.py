@@ -99,6 +99,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, upscale, name, make,
     assert partial_files(tmp_path) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["text-as-mp4", "mkv-without-frames", "unknown-model"])
 def test_bad_input_as_a_program_prints_no_traceback_and_debug_does(tmp_path, upscale_process, name):
     _, make, args, code, message = next(c for c in CASES if c[0] == name)

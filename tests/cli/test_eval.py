@@ -118,8 +118,8 @@ def no_weights_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 # (name, input maker (None: the photo folder), arguments, exit code, text in the error line)
 CASES = [
     ("missing-folder", lambda d: d / "nope", ("--x2",), INPUT, "nope: no such file or folder"),
-    ("empty-folder", empty, ("--x2",), INPUT, "empty: folder holds no jpg or png images"),
-    ("not-a-photo", text_file, ("--x2",), INPUT, "a.txt: not a jpg or png image"),
+    ("empty-folder", empty, ("--x2",), INPUT, "empty: folder holds no images (bmp, jpeg, jpg, png, tif, tiff or webp)"),
+    ("not-a-photo", text_file, ("--x2",), INPUT, "a.txt: not an image (bmp, jpeg, jpg, png, tif, tiff or webp)"),
     ("unreadable-photo", text_as_png, ("--x2",), INPUT, "broken.png: not an image Pillow can read"),
     ("tiny-photo", tiny_photo, ("--x3",), INPUT, "tiny.png: 40x12 is too small to evaluate at x3; each side needs at least 18 pixels"),
     ("unknown-model", None, ("--x2", "--model", "waifu"), USAGE, "unknown model 'waifu'; available: "),

@@ -21,6 +21,7 @@ def long_video(tmp_path_factory) -> Path:
     return make_video(folder / "long.mp4", size=(320, 180), frames=150, audio=[Audio("aac")])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_signal_stops_the_run_and_leaves_nothing(tmp_path, long_video, signum, code):
     src = tmp_path / "in.mp4"

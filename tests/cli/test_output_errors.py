@@ -79,6 +79,7 @@ def test_an_image_on_a_full_disk_is_one_line(small_disk, tmp_path):
     assert list(small_disk.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_file_size_limit_is_one_line_and_leaves_nothing(tmp_path, clip):
     """A real write failure without mount(2): RLIMIT_FSIZE (Python ignores SIGXFSZ, so writes fail with EFBIG)."""
     dst = tmp_path / "out.mp4"

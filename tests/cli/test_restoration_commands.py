@@ -181,6 +181,7 @@ def test_deblur_refuses_an_existing_output_and_a_missing_input(tmp_path: Path) -
     assert_one_error(result.exit_code, result.stderr, contains="no such file or folder")
 
 
+@pytest.mark.slow
 def test_sigterm_stops_a_deblur_run_and_leaves_nothing(tmp_path: Path) -> None:
     src = make_video(tmp_path / "in.mp4", size=(320, 180), frames=60)
     dst = tmp_path / "out.mp4"

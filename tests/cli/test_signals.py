@@ -54,6 +54,7 @@ def big_image(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_single_image_stops_while_the_model_runs(tmp_path, big_image, signum):
     dst = tmp_path / "out.png"
@@ -66,6 +67,7 @@ def test_a_single_image_stops_while_the_model_runs(tmp_path, big_image, signum):
     assert not dst.exists() and partial_files(tmp_path) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.3, 0.8, 1.5])
 def test_ctrl_c_during_start_up_is_one_line_and_130(tmp_path, big_image, delay):
     """Imports (torch takes a second or two) and model loading: no "Aborted!", no traceback."""
@@ -77,6 +79,7 @@ def test_ctrl_c_during_start_up_is_one_line_and_130(tmp_path, big_image, delay):
     assert not dst.exists() and partial_files(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_a_folder_interrupt_says_which_files_were_written(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
@@ -104,6 +107,7 @@ def photos(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["export", "eval", "bench"])
 def test_other_commands_stop_at_once(tmp_path, photos, command):
     args = {

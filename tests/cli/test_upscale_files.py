@@ -60,6 +60,7 @@ def test_folder_without_o_goes_beside_it(tmp_path, upscale):
         assert out.size == (160, 120)
 
 
+@pytest.mark.slow
 def test_default_name_sits_beside_the_input_when_run_as_a_program(tmp_path, upscale_process):
     src = make_video(tmp_path / "in.mp4", frames=6)
     done = upscale_process("in.mp4", "--x3", "--model", "bicubic", cwd=tmp_path)

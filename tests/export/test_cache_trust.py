@@ -26,7 +26,7 @@ from tests.runs import lines
 from vidrestore.backends import BackendOptions
 from vidrestore.backends.onnxruntime_backend import OnnxRuntimeBackend
 from vidrestore.cli import cli
-from vidrestore.models import build_model, get_spec
+from vidrestore.models import LoadedModel, load, wrap
 
 pytestmark = pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript-based ONNX export")
 
@@ -47,12 +47,12 @@ class Inverted(nn.Module):
 
 
 @pytest.fixture(scope="module")
-def espcn() -> nn.Module:
-    return build_model(get_spec("espcn"), 2)
+def espcn() -> LoadedModel:
+    return load("espcn", scale=2)
 
 
 @pytest.fixture(scope="module")
-def golden(espcn: nn.Module, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def golden(espcn: LoadedModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cache folder filled once by a real run; each test starts from a copy."""
     root = tmp_path_factory.mktemp("golden") / "cache"
     before = os.environ.get("VIDRESTORE_CACHE")
@@ -113,13 +113,13 @@ def entry_of(root: Path) -> Path:
     return entry
 
 
-def run_espcn(model: nn.Module) -> torch.Tensor:
+def run_espcn(model: LoadedModel) -> torch.Tensor:
     return OnnxRuntimeBackend(model, BackendOptions(device="cpu")).run(FRAME)
 
 
-def assert_espcn_output(out: torch.Tensor, model: nn.Module) -> None:
+def assert_espcn_output(out: torch.Tensor, model: LoadedModel) -> None:
     with torch.no_grad():
-        want = model(FRAME)
+        want = model.module(FRAME)
     assert out.shape == want.shape == (1, 1, 32, 40)
     assert float((out - want).abs().max()) < 1e-4
 
@@ -158,7 +158,7 @@ def test_a_bad_entry_is_rebuilt_with_one_warning(espcn, cache, warned, exports, 
     if damage == "inverted":
         from vidrestore.export.onnx import onnx_bytes
 
-        planted = onnx_bytes(Inverted(espcn), 1)
+        planted = onnx_bytes(wrap(Inverted(espcn.module), scale=2, color="y"))
         exports.clear()
     else:
         planted = {"garbage": b"\x08\x07 not an ONNX graph", "empty": b"", "truncated": data[: len(data) // 2]}[damage]

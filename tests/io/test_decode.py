@@ -7,6 +7,7 @@ from fractions import Fraction
 import pytest
 
 from tests.media import Color, make_video, remux_timestamps
+from vidrestore.frames import ColorTags
 from vidrestore.io.decode import Decoder, TimestampFixer
 from vidrestore.io.probe import probe
 
@@ -97,21 +98,21 @@ def test_decoder_repairs_out_of_order_timestamps(tmp_path):
 def test_decoder_reads_ten_bit_and_full_range(tmp_path):
     deep = make_video(tmp_path / "deep.mkv", pix_fmt="yuv420p10le", frames=3)
     decoder, _ = decode_all(deep)
-    assert decoder.fmt.pix_fmt == "yuv420p10le" and decoder.fmt.bit_depth == 10
+    assert decoder.format.plane.pix_fmt == "yuv420p10le" and decoder.format.plane.bit_depth == 10
     jpeg = make_video(tmp_path / "jpeg.mkv", codec="mjpeg", pix_fmt="yuvj420p", frames=3)
     decoder, _ = decode_all(jpeg)
-    assert decoder.fmt.pix_fmt == "yuv420p" and decoder.fmt.full_range
-    assert decoder.color[3] == 2
+    assert decoder.format.plane.pix_fmt == "yuv420p" and decoder.format.plane.full_range
+    assert decoder.format.color.range == 2
     tagged = make_video(tmp_path / "tagged.mp4", frames=3, color=Color(primaries=1, trc=1, space=1, range=2))
     decoder, _ = decode_all(tagged)
-    assert decoder.fmt.full_range
-    assert decoder.color == (1, 1, 1, 2)
+    assert decoder.format.plane.full_range
+    assert decoder.format.color == ColorTags(1, 1, 1, 2)
 
 
 def test_decoder_reports_rotation(tmp_path):
     src = make_video(tmp_path / "turned.mp4", frames=3, rotation=90)
     decoder, _ = decode_all(src)
-    assert decoder.rotation == 90
+    assert decoder.format.rotation == 90
 
 
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4"])

@@ -6,7 +6,7 @@ import pytest
 
 from vidrestore.errors import UsageError
 from vidrestore.io.encode import EncodeOptions, check_encoder_usable, choose_pix_fmt, even_size
-from vidrestore.pipeline.frames import PlaneFormat
+from vidrestore.frames import PlaneFormat
 
 
 def test_encode_options_validate_codec_crf_and_preset():

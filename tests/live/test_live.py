@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -16,9 +17,10 @@ from click.testing import CliRunner
 
 from tests.media import make_video, pattern
 from tests.runs import assert_one_error
-from vidrestore.live.engine import Governor, LiveStats, Rung, build_ladder, ladder_models
 from vidrestore.live.frames import Frame, from_av, to_av, to_i420
+from vidrestore.live.governor import Governor, Rung, build_ladder, ladder_models
 from vidrestore.live.sources import Mailbox, PatternSource
+from vidrestore.live.stats import LiveStats
 
 
 def _run(*args: object):
@@ -162,9 +164,34 @@ def test_ladders_go_from_the_model_to_bicubic():
     assert made == ["espcn", "bicubic"]  # one processor per model, shared by its rungs
 
 
+def test_ladders_follow_each_models_lighter_model_down_to_bicubic(monkeypatch: pytest.MonkeyPatch):
+    from vidrestore.models import MODELS, get_spec
+
+    for spec in (s for s in MODELS.values() if s.task == "sr"):
+        for scale in spec.scales:
+            chain = ladder_models(spec.name, scale)
+            assert chain[0] == spec.name and chain[-1] == "bicubic" and len(set(chain)) == len(chain)
+            assert all(scale in get_spec(name).scales for name in chain)
+            for heavier, next_down in zip(chain, chain[1:]):
+                lighter = get_spec(heavier).lighter
+                if next_down != lighter:  # only the closing bicubic, where the lighter models end or lack the scale
+                    assert next_down == chain[-1] == "bicubic", chain
+                    assert lighter is None or scale not in get_spec(lighter).scales, chain
+    assert ladder_models("edsr-large", 2) == ["edsr-large", "edsr", "espcn", "bicubic"]
+    assert ladder_models("srgan", 4) == ["srgan", "espcn", "bicubic"]
+    assert ladder_models("lanczos", 3) == ["lanczos", "bicubic"]
+    # The spec decides: change it and the ladder follows; a lighter model without the scale ends the chain.
+    monkeypatch.setitem(MODELS, "edsr", dataclasses.replace(MODELS["edsr"], lighter="lanczos"))
+    assert ladder_models("edsr-large", 3) == ["edsr-large", "edsr", "lanczos", "bicubic"]
+    monkeypatch.setitem(MODELS, "edsr", dataclasses.replace(MODELS["edsr"], lighter="srresnet"))
+    assert ladder_models("edsr", 2) == ["edsr", "bicubic"]
+    assert ladder_models("edsr", 4) == ["edsr", "srresnet", "espcn", "bicubic"]
+
+
 # -- the command --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_testsrc_into_the_null_sink_reports_its_stats(tmp_path: Path):
     stats = tmp_path / "stats.json"
     result = _run("live", "--source", "testsrc", "--size", "160x120", "--fps", "15", "--x2", "--sink", "null",
@@ -184,6 +211,7 @@ def test_testsrc_into_the_null_sink_reports_its_stats(tmp_path: Path):
     assert "live: " in result.stderr and "latency p50" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_file_source_into_a_recording(tmp_path: Path):
     src = make_video(tmp_path / "cam.mp4", size=(96, 64), frames=20, rate=20)
     out = tmp_path / "rec.mp4"

@@ -7,6 +7,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from tests.live.live_server import QUICK
@@ -46,6 +47,7 @@ def test_the_stats_file_can_be_neither_the_source_nor_the_recording(tmp_path: Pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cam.mp4"]
 
 
+@pytest.mark.slow
 def test_a_recording_never_replaces_a_file_that_appeared_during_the_session(tmp_path: Path):
     rec = tmp_path / "rec.mkv"
     box: dict = {}

@@ -10,9 +10,12 @@ import time
 from pathlib import Path
 
 import av
+import pytest
 
 from tests.live.live_server import QUICK, Server, Viewer, read_json
 from tests.runs import lines, partial_files
+
+pytestmark = pytest.mark.slow  # real live sessions in real processes, ended by real signals
 
 
 def test_ctrl_c_closes_the_recording_and_exits_130(tmp_path: Path):

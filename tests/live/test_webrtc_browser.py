@@ -20,6 +20,8 @@ import pytest
 from tests.live.live_server import Server
 from tests.media import pattern
 
+pytestmark = pytest.mark.slow  # a real Chromium against a real server: about 20 s each
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CAMERA = (320, 240)
 

@@ -14,6 +14,8 @@ import pytest
 from tests.live.live_server import TOKEN_HEADER, Server, Viewer, read_json
 from tests.runs import lines
 
+pytestmark = pytest.mark.slow  # a real server process per test
+
 
 @pytest.fixture(scope="module")
 def server():

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from vidrestore.models import build_model, get_spec
-from vidrestore.training.evaluate import EvalImage, evaluate, evaluate_bicubic
-from vidrestore.training.photos import make_lr
+from vidrestore.backends import open_backend
+from vidrestore.eval.photos import make_lr
+from vidrestore.eval.sr import EvalImage, evaluate, evaluate_bicubic
+from vidrestore.models import get_spec, load
 
 skdata = pytest.importorskip("skimage.data")
 
@@ -47,7 +48,7 @@ def test_shipped_model_beats_bicubic_on_unseen_photos(unseen, name: str, scale: 
     spec = get_spec(name)
     assert spec.weights_path(scale).is_file(), f"shipped weights missing: {spec.weights_path(scale)}"
     images = _images(unseen, scale)
-    model = build_model(spec, scale)
+    model = open_backend("torch", load(name, scale=scale), "cpu")
     gain = evaluate(model, spec.color, images, scale, metrics=("psnr",)).mean("psnr") - \
         evaluate_bicubic(images, scale, metrics=("psnr",)).mean("psnr")
     assert gain > least, f"{name} x{scale} gains only {gain:.2f} dB over bicubic"
@@ -55,7 +56,7 @@ def test_shipped_model_beats_bicubic_on_unseen_photos(unseen, name: str, scale: 
 
 def test_srgan_is_sharper_than_srresnet(unseen) -> None:
     images = _images(unseen, 4)
-    scores = {name: evaluate(build_model(get_spec(name), 4), "rgb", images, 4, metrics=("psnr", "grad_energy"))
+    scores = {name: evaluate(open_backend("torch", load(name, scale=4), "cpu"), "rgb", images, 4, metrics=("psnr", "grad_energy"))
               for name in ("srresnet", "srgan")}
     sharper = scores["srgan"].mean("grad_energy") / scores["srresnet"].mean("grad_energy")
     assert sharper > 1.05, f"SRGAN's gradient energy is only {sharper:.2f}x SRResNet's"

@@ -74,6 +74,7 @@ def only_meta_builds(spec: ModelSpec) -> tuple[ModelSpec, list[str]]:
 # --- the reported attacks, through the real CLI -------------------------------------------
 
 
+@pytest.mark.slow
 def test_upscale_with_a_300000_block_header_is_one_error_not_gigabytes(tmp_path: Path) -> None:
     bad = tmp_path / "bad.safetensors"
     save_file({"head.bias": torch.zeros(4)}, str(bad), metadata={"arch": "edsr", "scale": "2", "options": '{"blocks": 300000}'})
@@ -85,6 +86,7 @@ def test_upscale_with_a_300000_block_header_is_one_error_not_gigabytes(tmp_path:
     assert not (tmp_path / "x.x2.png").exists()
 
 
+@pytest.mark.slow
 def test_weights_import_with_a_far_block_index_is_one_error_not_gigabytes(tmp_path: Path) -> None:
     sd = random_reference(2, blocks=1, features=4)
     sd["body.300000.body.0.weight"] = torch.zeros(4, 4, 3, 3)

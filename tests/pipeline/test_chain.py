@@ -13,8 +13,10 @@ from vidrestore.io.images import IMAGE_FORMAT, to_rgb
 from vidrestore.models.deepdeblur import DeepDeblur
 from vidrestore.models.interpolate import Interpolate
 from vidrestore.pipeline.chain import Chain, FilterStage
-from vidrestore.pipeline.frames import FrameBatch, PlaneFormat
-from vidrestore.pipeline.processor import RGBModel, SuperResolution, rgb_to_planes
+from vidrestore.frames import FrameBatch, PlaneFormat
+from vidrestore.pipeline.processor import RGBModel, SuperResolution
+from vidrestore.frames.color import rgb_to_planes
+from vidrestore.models import wrap
 
 
 def picture(h: int = 40, w: int = 56) -> torch.Tensor:
@@ -30,11 +32,11 @@ def deblur_stage() -> RGBModel:
     net = DeepDeblur(blocks=1, features=8, kernel=3, residual=True)
     for level in net.nets:  # a visible correction, not the near-identity of a fresh network
         torch.nn.init.normal_(level.tail.weight, std=0.05)
-    return RGBModel(open_backend("torch", net, "cpu"), 1)
+    return RGBModel(open_backend("torch", wrap(net, scale=1, color="rgb", task="deblur"), "cpu"), 1)
 
 
 def stages(scale: int = 2) -> list:
-    sr = SuperResolution(open_backend("torch", Interpolate(scale=scale), "cpu"), scale)
+    sr = SuperResolution(open_backend("torch", wrap(Interpolate(scale=scale), scale=scale, color="y"), "cpu"), scale)
     filters = FilterStage([parse_filter("gamma=0.8"), parse_filter("unsharp=0.8,radius=1.5")])
     return [deblur_stage(), sr, filters]
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.media import pattern
-from vidrestore.pipeline.frames import FrameBatch, PlaneFormat
+from vidrestore.frames import FrameBatch, PlaneFormat
 
 
 def batch_of(width: int, height: int, pix_fmt: str, *, full_range: bool = False, frames: int = 2) -> FrameBatch:

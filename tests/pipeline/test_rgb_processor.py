@@ -13,20 +13,15 @@ from vidrestore.io.decode import Decoder, source_matrix
 from vidrestore.io.probe import probe
 from vidrestore.models.edsr import EDSR
 from vidrestore.models.interpolate import Interpolate
-from vidrestore.pipeline.frames import FrameBatch, PlaneFormat
-from vidrestore.pipeline.processor import (
-    RGBModel,
-    SuperResolution,
-    planes_to_rgb,
-    rgb_to_planes,
-    subsample_chroma,
-    upsample_chroma,
-)
+from vidrestore.frames import FrameBatch, PlaneFormat
+from vidrestore.pipeline.processor import RGBModel, SuperResolution
+from vidrestore.frames.color import planes_to_rgb, rgb_to_planes, subsample_chroma, upsample_chroma
+from vidrestore.models import wrap
 
 
 def rgb_bicubic(scale: int) -> RGBModel:
     # MATLAB bicubic resizes every plane it is given, so it is an RGB model whose answer is known.
-    return RGBModel(open_backend("torch", Interpolate(scale=scale), "cpu"), scale)
+    return RGBModel(open_backend("torch", wrap(Interpolate(scale=scale), scale=scale, color="rgb"), "cpu"), scale)
 
 
 def batch_of(width: int, height: int, pix_fmt: str, *, full_range: bool = False, frames: int = 2) -> FrameBatch:
@@ -98,7 +93,7 @@ def test_decoder_hands_the_tagged_matrix_to_the_pipeline(tmp_path):
         decoder = Decoder(probe(path))
         for _ in decoder.frames():
             pass
-        assert decoder.fmt.matrix == matrix
+        assert decoder.format.plane.matrix == matrix
 
 
 # --- chroma siting --------------------------------------------------------------
@@ -170,7 +165,7 @@ def test_subsampled_chroma_survives_the_trip_through_rgb(pix_fmt, left):
 def test_bicubic_through_rgb_matches_bicubic_on_luma(scale, pix_fmt):
     # Luma is linear in R'G'B', so the two paths differ only where R'G'B' is clipped, and by rounding.
     src = rgb_to_planes(photo(), PlaneFormat(pix_fmt, False, chroma_left=True, matrix="bt709"), [0])
-    luma_path = SuperResolution(open_backend("torch", Interpolate(scale=scale), "cpu"), scale).process(src)
+    luma_path = SuperResolution(open_backend("torch", wrap(Interpolate(scale=scale), scale=scale, color="y"), "cpu"), scale).process(src)
     rgb_path = rgb_bicubic(scale).process(src)
     unit = 1 << (src.fmt.bit_depth - 8)
     assert np.abs(rgb_path.luma.astype(float) - luma_path.luma).mean() < 0.05 * unit
@@ -180,7 +175,7 @@ def test_bicubic_through_rgb_matches_bicubic_on_luma(scale, pix_fmt):
 def test_a_real_rgb_network_runs_on_ten_bit_odd_frames():
     torch.manual_seed(0)
     model = EDSR(scale=2, blocks=1, features=8)
-    processor = RGBModel(open_backend("torch", model, "cpu"), 2)
+    processor = RGBModel(open_backend("torch", wrap(model, scale=2, color="rgb"), "cpu"), 2)
     src = batch_of(33, 25, "yuv420p10le", full_range=True)
     out = processor.process(src)
     assert out.size == (66, 50) and out.chroma.shape == (2, 2, 25, 33)

@@ -15,11 +15,13 @@ import torch
 
 from tests.media import make_video, pattern
 from vidrestore.backends import open_backend
-from vidrestore.models import build_model, get_spec
+from vidrestore.models import get_spec
 from vidrestore.pipeline.chain import Chain, FilterStage
-from vidrestore.pipeline.frames import FrameBatch, PlaneFormat
+from vidrestore.frames import FrameBatch, PlaneFormat
 from vidrestore.pipeline.processor import RGBModel, SuperResolution, submit
-from vidrestore.pipeline.staging import Pending, pack, to_plane, to_tensor
+from vidrestore.pipeline.staging import Pending
+from vidrestore.frames.codes import pack, to_plane, to_tensor
+from vidrestore.models import load
 
 
 def batch_of(width: int, height: int, pix_fmt: str = "yuv420p", frames: int = 3, first: int = 0) -> FrameBatch:
@@ -80,8 +82,8 @@ def test_a_compiled_model_runs_inside_the_staging():
     """Staging works in inference mode; the compiled model traces outside it. The codes match
     eager's (within one: fused kernels may sum in another order)."""
     src = batch_of(64, 48)
-    eager = SuperResolution(open_backend("torch", build_model(get_spec("espcn"), 2), "cpu"), 2).process(src)
-    compiled = SuperResolution(open_backend("torch-compile", build_model(get_spec("espcn"), 2), "cpu"), 2)
+    eager = SuperResolution(open_backend("torch", load("espcn", scale=2), "cpu"), 2).process(src)
+    compiled = SuperResolution(open_backend("torch-compile", load("espcn", scale=2), "cpu"), 2)
     _close(compiled.process(src), eager, codes=1)
 
 
@@ -89,7 +91,7 @@ def test_a_compiled_model_runs_inside_the_staging():
 
 
 def _pair(name: str, scale: int, device: str):
-    model = build_model(get_spec(name), scale)
+    model = load(name, scale=scale, untrained_ok=True)
     backend = open_backend("torch", model, device)
     return SuperResolution(backend, scale) if get_spec(name).color == "y" else RGBModel(backend, scale)
 
@@ -167,9 +169,9 @@ def test_the_pipeline_on_cuda_writes_what_the_cpu_writes(tmp_path: Path):
 @pytest.mark.needs_cuda
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_torch_compile_with_cuda_graphs_matches_eager(precision: str):
-    model = build_model(get_spec("espcn"), 3)
+    model = load("espcn", scale=3)
     eager = open_backend("torch", model, "cuda", precision)
-    graphs = open_backend("torch-compile", build_model(get_spec("espcn"), 3), "cuda", precision)
+    graphs = open_backend("torch-compile", load("espcn", scale=3), "cuda", precision)
     x = torch.rand(4, 1, 64, 96, generator=torch.Generator().manual_seed(1))
     bound = 1e-3 if precision == "fp32" else 2e-2
     first = graphs.run(x)

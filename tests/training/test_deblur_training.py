@@ -19,7 +19,8 @@ from vidrestore.cli import cli
 from vidrestore.errors import InputError, UsageError
 from vidrestore.filters.deconv import convolve
 from vidrestore.models.weights import read_metadata
-from vidrestore.training.blur import SyntheticBlur, blur_valid, protocol_blur, shake_kernel
+from vidrestore.eval.deblur import protocol_blur, shake_kernel
+from vidrestore.training.blur import SyntheticBlur, blur_valid
 from vidrestore.training.deblur_data import BlurPatchDataset, Pair, find_deblur_sources, gopro_pairs, load_pairs, video_pairs
 from vidrestore.training.recipe import recipe_from_dict
 from vidrestore.training.trainer import RunConfig, train

@@ -18,17 +18,10 @@ from vidrestore.errors import InputError
 from vidrestore.metrics import MS_SSIM_MIN_SIZE, gradient_energy, ms_ssim, psnr, ssim
 from vidrestore.models import build_model, get_spec
 from vidrestore.ops.resize import imresize
-from vidrestore.training.evaluate import (
-    EvalImage,
-    EvalResult,
-    ImageScores,
-    evaluate,
-    evaluate_bicubic,
-    load_image,
-    prepare_images,
-    super_resolve,
-)
-from vidrestore.training.photos import make_lr
+from vidrestore.eval.photos import make_lr
+from vidrestore.eval.runner import ModuleRunner
+from vidrestore.eval.scores import EvalResult, ImageScores
+from vidrestore.eval.sr import EvalImage, evaluate, evaluate_bicubic, load_image, prepare_images, super_resolve
 
 
 def skimage_ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
@@ -171,9 +164,9 @@ def test_espcn_beats_bicubic_and_bicubic_model_equals_the_baseline(photos: list[
     torch.set_num_threads(2)
     images = prepare_images(photos, 2)
     base = evaluate_bicubic(images, 2)
-    again = evaluate(build_model(get_spec("bicubic"), 2), "y", images, 2)
+    again = evaluate(ModuleRunner(build_model(get_spec("bicubic"), 2)), "y", images, 2)
     assert again == base
-    ours = evaluate(build_model(get_spec("espcn"), 2), "y", images, 2)
+    ours = evaluate(ModuleRunner(build_model(get_spec("espcn"), 2)), "y", images, 2)
     assert ours.mean("psnr") > base.mean("psnr") + 0.3
     assert ours.mean("ssim") > base.mean("ssim")
     # Too small for MS-SSIM (128x128 and 100x120): NaN, and no mean.
@@ -185,7 +178,7 @@ def test_espcn_beats_bicubic_and_bicubic_model_equals_the_baseline(photos: list[
 def test_rgb_models_see_rgb_in_eval_mode_and_match_luma_bicubic(photos: list[Path]) -> None:
     images = prepare_images(photos, 2)
     model = RGBBicubic(2).train()
-    rgb = evaluate(model, "rgb", images, 2, metrics=("psnr",))
+    rgb = evaluate(ModuleRunner(model), "rgb", images, 2, metrics=("psnr",))
     assert model.modes == [False, False] and model.training  # eval mode for the call, then restored
     luma = evaluate_bicubic(images, 2, metrics=("psnr",))
     # Bicubic and the Y transform are both linear: only clamping and rounding differ.
@@ -196,7 +189,7 @@ def test_rgb_models_see_rgb_in_eval_mode_and_match_luma_bicubic(photos: list[Pat
 
 def test_tiled_super_resolution_matches_the_whole_image(photos: list[Path]) -> None:
     image = load_image(photos[1], 2)
-    model = build_model(get_spec("espcn"), 2)
+    model = ModuleRunner(build_model(get_spec("espcn"), 2))
     whole = super_resolve(model, "y", image.lr_rgb, 2)
     tiled = super_resolve(model, "y", image.lr_rgb, 2, tile=20)
     assert whole.shape == (100, 120)
@@ -212,7 +205,7 @@ def test_mean_leaves_out_nan_and_checks_names() -> None:
     with pytest.raises(ValueError, match="unknown metric"):
         result.mean("lpips")
     with pytest.raises(ValueError, match="unknown metrics"):
-        evaluate(nn.Identity(), "y", [], 2, metrics=("psnr", "lpips"))
+        evaluate(ModuleRunner(nn.Identity()), "y", [], 2, metrics=("psnr", "lpips"))
 
 
 def test_unreadable_and_tiny_photos_are_input_errors(tmp_path: Path) -> None:

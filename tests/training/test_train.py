@@ -299,6 +299,7 @@ def test_cli_trains_from_a_recipe_file(tmp_path: Path, photos: Path) -> None:
     assert broken.exit_code == 2 and "not valid TOML" in broken.stderr
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes(tmp_path: Path, photos: Path) -> None:
     """DistributedDataParallel for real: two gloo processes on the CPU."""
     recipe = tmp_path / "tiny.toml"
@@ -323,6 +324,7 @@ def test_torchrun_two_processes(tmp_path: Path, photos: Path) -> None:
     assert meta["train_hardware"].startswith("2 x ")
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_to_resume_from(tmp_path: Path, photos: Path) -> None:
     """SIGINT to a real `vidrestore train` process: exit 130, checkpoint kept, --resume finishes."""
     import signal

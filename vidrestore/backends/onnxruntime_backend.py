@@ -11,15 +11,19 @@ running several small sessions side by side for convolution-heavy graphs.
 from __future__ import annotations
 
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
-from torch import nn
 
-from vidrestore.backends import BackendOptions, resolve_device
+from vidrestore.backends.base import BackendOptions, resolve_device
 # The graphs' mirrored padding needs frames of MIN_SIDE pixels: smaller ones are mirrored out first.
 from vidrestore.backends.tiling import MIN_SIDE, run_at_least
 from vidrestore.errors import BackendUnavailable, UsageError
 from vidrestore.export.onnx import cached_onnx, require_onnx
+
+if TYPE_CHECKING:
+    from vidrestore.models import LoadedModel
 
 
 def available() -> bool:
@@ -40,19 +44,11 @@ def gpu_providers() -> list[str]:
     return [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in have]
 
 
-def _channels(model: nn.Module) -> int:
-    if hasattr(model, "input_channels"):  # set by models.build_model
-        return int(model.input_channels)
-    first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    if first is None:
-        return int(getattr(model, "channels", 1))
-    return first.in_channels
-
-
 class OnnxRuntimeBackend:
     name = "onnxruntime"
 
-    def __init__(self, model: nn.Module | bytes, options: BackendOptions, *, channels: int | None = None) -> None:
+    def __init__(self, model: LoadedModel | bytes, options: BackendOptions) -> None:
+        """`model` exported (through the graph cache), or a serialised ONNX graph as it is."""
         require_onnx()
         import onnxruntime as ort
 
@@ -68,10 +64,7 @@ class OnnxRuntimeBackend:
                 raise BackendUnavailable("--backend onnxruntime on a GPU needs onnxruntime-gpu (pip install 'vidrestore[gpu]'); "
                                          "this onnxruntime has only the CPU provider")
             providers = gpu + providers
-        if isinstance(model, nn.Module):
-            data, _ = cached_onnx(model, channels or _channels(model), fp16=options.precision == "fp16")
-        else:
-            data = model
+        data = model if isinstance(model, bytes) else cached_onnx(model, fp16=options.precision == "fp16")[0]
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

@@ -110,13 +110,13 @@ class LazyTensorRT:
     name = "tensorrt"
     device = "cuda"
 
-    def __init__(self, model: torch.nn.Module, options) -> None:  # options: BackendOptions
+    def __init__(self, model, options) -> None:  # model: models.LoadedModel, options: BackendOptions
         require_tensorrt()
         if options.precision == "bf16":
             raise UsageError("--backend tensorrt builds fp32 or fp16 engines; bf16 is for --backend torch")
         self.model, self.precision = model, options.precision
         self.engine: TensorRTBackend | None = None
-        self.scale = 1
+        self.scale = model.scale
 
     def _build(self, batch: torch.Tensor) -> TensorRTBackend:
         import sys
@@ -127,10 +127,7 @@ class LazyTensorRT:
         from vidrestore.export.tensorrt import build_engine, engine_cache_dir, spec_for
 
         n, c, h, w = batch.shape
-        with torch.no_grad():
-            probe = self.model.float().cpu()(torch.zeros(1, c, 8, 8))
-        self.scale = probe.shape[-1] // 8
-        data, onnx_path = cached_onnx(self.model, c, fp16=self.precision == "fp16")
+        data, onnx_path = cached_onnx(self.model, fp16=self.precision == "fp16")
         engines = engine_cache_dir()
         # Without a usable cache (unsafe or unwritable; already warned about) the graph
         # and the engine go to a private temporary folder, gone once the engine is loaded.

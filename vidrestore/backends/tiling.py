@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from vidrestore.backends import Backend
+from vidrestore.backends.base import Backend
 from vidrestore.errors import BackendUnavailable, UsageError
 
 log = logging.getLogger(__name__)

@@ -20,20 +20,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vidrestore.backends import Device, Precision, resolve_device
+from vidrestore.backends.base import Device, Precision, resolve_device
 from vidrestore.errors import UsageError
+from vidrestore.models import LoadedModel
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 class TorchBackend:
-    def __init__(self, model: nn.Module, *, device: Device = "auto", precision: Precision = "fp32", compile: bool = False) -> None:
+    def __init__(self, model: LoadedModel, *, device: Device = "auto", precision: Precision = "fp32", compile: bool = False) -> None:
+        """Takes `model.module` over: it is moved to the device and precision, its parameters frozen."""
         self.device = resolve_device(device)
+        self.loaded = model
         if self.device == "cpu" and precision == "fp16":
             raise UsageError("fp16 needs a GPU; on a CPU use --precision fp32 (or bf16)")
         self.name = "torch-compile" if compile else "torch"
         self.dtype = DTYPES[precision]
-        self.model = model.eval().to(self.device, self.dtype)
+        self.model: nn.Module = model.module.eval().to(self.device, self.dtype)
         self.channels_last = self.device == "cuda"
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)

@@ -6,40 +6,33 @@ from pathlib import Path
 
 import click
 
-from vidrestore.cli import user_errors
-from vidrestore.cli.options import BACKEND_NAMES, parse_size, scale_options
+from vidrestore.cli.errors import user_errors
+from vidrestore.cli.options import encoder_options, parse_size, runtime_options, scale_options
 
 
 @click.command(short_help="Measure decode, inference, encode and the pipeline.")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("--model", default="espcn", show_default=True, help="Model name (see `vidrestore models`).")
-@click.option("--backend", "backends", multiple=True, type=click.Choice(BACKEND_NAMES),
-              help="Backend to time; repeatable. Default: auto. The first that runs drives the pipeline.")
-@click.option("--precision", "precisions", multiple=True, type=click.Choice(["fp32", "fp16", "bf16"]),
-              help="Precision to time; repeatable. Default: fp32.")
 @click.option("--batch", "batch_sizes", multiple=True, type=click.IntRange(1, 256), help="Batch size to time; repeatable. Default: 4.")
 @click.option("--frames", type=click.IntRange(1, None), default=100, show_default=True,
               help="Frames to run (a short input is looped).")
 @click.option("--size", help="Scale the frames to WxH first (e.g. 640x360 for 360p).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--codec", default="libx264", show_default=True, help="Encoder, as for the processing commands.")
-@click.option("--crf", type=int, help="Encoder quality, as for the processing commands.")
-@click.option("--preset", help="Encoder preset (default: the encoder's default in the processing commands, medium for x264).")
 @click.option("--no-naive", is_flag=True, help="Skip the naive one-frame-at-a-time loop.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the results as JSON here.")
 @click.option("--record", is_flag=True, help="Also keep the JSON and a markdown table in bench/results/.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @user_errors
+@runtime_options(repeatable=True)
+@encoder_options()
 @scale_options("Benchmark the x{n} model.", required=False)
 def bench(input_path: Path, model: str, backends: tuple[str, ...], precisions: tuple[str, ...], batch_sizes: tuple[int, ...],
-          frames: int, size: str | None, device: str, codec: str, crf: int | None, preset: str | None, no_naive: bool, json_path: Path | None, record: bool,
+          frames: int, size: str | None, device: str, encode, no_naive: bool, json_path: Path | None, record: bool,
           scale: int | None, debug: bool) -> None:
     """Measure, in one run on INPUT: decode alone; inference alone for every
     backend, precision and batch asked for; encode alone; the overlapped
     pipeline end to end; and a naive one-frame loop. Prints a table, and the
     pipeline's efficiency: its fps over the slowest stage's fps alone."""
     from vidrestore.bench.pipeline import BenchConfig, run_bench, save
-    from vidrestore.io.encode import EncodeOptions
     from vidrestore.io.probe import probe
     from vidrestore.models import get_spec
 
@@ -52,7 +45,7 @@ def bench(input_path: Path, model: str, backends: tuple[str, ...], precisions: t
     config = BenchConfig(model=model, scale=scale or spec.scales[0], backends=backends or ("auto",),
                          precisions=precisions or ("fp32",), batches=batch_sizes or (4,), frames=frames,
                          size=parse_size(size), device=device, naive=not no_naive,
-                         encode=EncodeOptions(codec=codec, crf=crf, preset=preset))
+                         encode=encode)
     result = run_bench(input_path, config, log=lambda line: click.echo(line, err=True))
     for path in save(result, json_path, record):
         click.echo(f"wrote {path}", err=True)

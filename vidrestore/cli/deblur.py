@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vidrestore.cli import user_errors
+from vidrestore.cli.errors import user_errors
 from vidrestore.cli.options import Processing, processing_options
 
 
@@ -23,9 +23,10 @@ def deblur(input_path: Path, processing: Processing, model: str | None, weights:
     The output keeps the input's size, timing, sound, subtitles and colour
     description. Default output: INPUT.deblur.EXT beside the input.
     """
-    from vidrestore.cli.jobs import model_stage, prepare, run_jobs
     from vidrestore.models.registry import DEFAULT_DEBLUR_MODEL
+    from vidrestore.pipeline.build import ModelStep, build_processor
+    from vidrestore.pipeline.jobs import plan_jobs, run_jobs
 
-    jobs = prepare(input_path, "deblur", processing)
-    stage = model_stage(model or DEFAULT_DEBLUR_MODEL, "deblur", 1, weights, processing)
-    run_jobs(input_path, jobs, stage, processing)
+    spec = processing.spec((ModelStep(model or DEFAULT_DEBLUR_MODEL, "deblur", 1, weights),))
+    jobs = plan_jobs(input_path, processing.output, "deblur", spec, processing.encode, overwrite=processing.overwrite)
+    run_jobs(input_path, jobs, build_processor(spec, processing.echo), echo=processing.echo)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from vidrestore.cli import user_errors
-from vidrestore.cli.options import Processing, filter_option, parse_filters, processing_options
+from vidrestore.cli.errors import user_errors
+from vidrestore.cli.options import Processing, filter_option, processing_options
 from vidrestore.errors import UsageError
 
 
@@ -38,11 +38,12 @@ def enhance(input_path: Path, processing: Processing, filters: tuple[str, ...], 
     Example:
       vidrestore enhance in.mp4 --filter clahe --filter gamma=0.8 --filter richardson-lucy=motion:15:30
     """
-    from vidrestore.cli.jobs import prepare, run_jobs
-    from vidrestore.pipeline.chain import FilterStage
+    from vidrestore.pipeline.build import build_processor
+    from vidrestore.pipeline.jobs import plan_jobs, run_jobs
 
     if not filters:
         raise UsageError("give at least one --filter NAME[=VALUE]; `vidrestore enhance --help` lists them")
-    chain = FilterStage(parse_filters(filters))
-    jobs = prepare(input_path, "enhanced", processing)
-    run_jobs(input_path, jobs, chain, processing)
+    spec = processing.spec(filters=filters)
+    spec.check()
+    jobs = plan_jobs(input_path, processing.output, "enhanced", spec, processing.encode, overwrite=processing.overwrite)
+    run_jobs(input_path, jobs, build_processor(spec), echo=processing.echo)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vidrestore.cli import user_errors
+from vidrestore.cli.errors import user_errors
 from vidrestore.cli.options import scale_options
 
 
@@ -33,9 +33,9 @@ def export(name: str, fmt: str, output: Path | None, fp16: bool, weights: Path |
     everything that changes it) and needs a CUDA GPU with TensorRT.
     """
     from vidrestore.errors import UsageError
-    from vidrestore.export.onnx import export_onnx, onnx_bytes
+    from vidrestore.export.onnx import export_onnx, graph_metadata, onnx_bytes
     from vidrestore.io.paths import check_output, warn_stale_partials
-    from vidrestore.models import build_model
+    from vidrestore.models import load
     from vidrestore.models.registry import MODELS, check_scale
 
     spec = MODELS.get(name)
@@ -54,14 +54,14 @@ def export(name: str, fmt: str, output: Path | None, fp16: bool, weights: Path |
         require_tensorrt()  # before anything is written
     check_output(dst, weights, overwrite=overwrite)  # never over the weights it reads
     warn_stale_partials([dst])
-    model = build_model(spec, scale, weights)
-    channels = 1 if spec.color == "y" else 3
-    metadata = {"model": name, "scale": str(scale), "color": spec.color, "precision": "fp16" if fp16 else "fp32"}
+    # An architecture without weights still exports (to size an engine); its outputs mean nothing.
+    loaded = load(name, scale=scale, weights=weights, untrained_ok=True)
+    metadata = graph_metadata(loaded, fp16=fp16)
     if fmt == "onnx":
-        result = export_onnx(model, dst, channels=channels, scale=scale, fp16=fp16, metadata=metadata, overwrite=overwrite)
+        result = export_onnx(loaded, dst, fp16=fp16, metadata=metadata, overwrite=overwrite)
         shapes = " and ".join("x".join(map(str, s)) for s in result.sizes)
         click.echo(f"wrote {dst}: {name} x{scale}, {'fp16' if fp16 else 'fp32'}, input NCHW float in [0, 1] "
-                   f"({'Y' if channels == 1 else 'RGB'}), dynamic batch/height/width")
+                   f"({'Y' if loaded.in_channels == 1 else 'RGB'}), dynamic batch/height/width")
         click.echo(f"ONNX Runtime vs PyTorch at {shapes}: max abs difference {result.max_abs_diff:.3g}")
         return
     from vidrestore.export.tensorrt import build_engine, spec_for
@@ -73,8 +73,8 @@ def export(name: str, fmt: str, output: Path | None, fp16: bool, weights: Path |
         raise UsageError(f"--size {size!r}: expected WxH, e.g. 1920x1080") from None
     onnx_path = dst.with_suffix(".onnx")
     with atomic_output(onnx_path, overwrite=overwrite) as tmp:
-        tmp.write_bytes(onnx_bytes(model, channels, fp16=fp16, metadata=metadata))
-    engine = build_engine(onnx_path, spec_for(onnx_path, channels, width, height, batch, "fp16" if fp16 else "fp32"),
+        tmp.write_bytes(onnx_bytes(loaded, fp16=fp16, metadata=metadata))
+    engine = build_engine(onnx_path, spec_for(onnx_path, loaded.in_channels, width, height, batch, "fp16" if fp16 else "fp32"),
                           progress=lambda line: click.echo(line, err=True))
     with atomic_output(dst, overwrite=overwrite) as tmp:
         tmp.write_bytes(engine.read_bytes())

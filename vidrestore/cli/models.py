@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from vidrestore.cli import user_errors
+from vidrestore.cli.errors import user_errors
 
 if TYPE_CHECKING:
     from vidrestore.models.registry import ModelSpec

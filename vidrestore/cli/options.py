@@ -11,9 +11,7 @@ import click
 
 from vidrestore.errors import UsageError
 
-# vidrestore.backends.BACKEND_NAMES, spelled out here: importing that module imports torch,
-# which `--help` should not wait for (tests/cli check the two agree).
-BACKEND_NAMES = ("auto", "torch", "torch-compile", "onnxruntime", "tensorrt")
+from vidrestore.pipeline.build import BACKEND_NAMES, DEVICES, PRECISIONS, ProcessingSpec, Runtime
 
 if TYPE_CHECKING:
     from vidrestore.io.encode import EncodeOptions
@@ -69,20 +67,92 @@ def parse_size(value: str | None) -> tuple[int, int] | None:
     return w, h
 
 
+def runtime_options(*, repeatable: bool = False) -> Callable[[F], F]:
+    """``--device --backend --precision``, handed to the command as one ``runtime: Runtime``.
+
+    With `repeatable` (the benchmark), ``--backend`` and ``--precision`` may be given
+    several times and arrive as ``device: str``, ``backends`` and ``precisions`` (tuples;
+    empty: the defaults)."""
+
+    def decorate(func: F) -> F:
+        if repeatable:
+            wrapper = func
+        else:
+            @functools.wraps(func)
+            def wrapper(*args: Any, device: str, backend: str, precision: str, **kwargs: Any) -> Any:  # type: ignore[misc]
+                from vidrestore.pipeline.build import Runtime
+
+                return func(*args, runtime=Runtime(device, backend, precision), **kwargs)
+
+        options = [
+            click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
+                         help="Where models run; auto: a CUDA GPU if PyTorch sees one."),
+            click.option("--backend", "backends" if repeatable else "backend", type=click.Choice(BACKEND_NAMES),
+                         **({"multiple": True} if repeatable else {"default": "auto", "show_default": True}),
+                         help="Inference runtime" + ("; repeatable (default: auto). The first that runs drives the pipeline."
+                                                     if repeatable else "; auto takes the fastest installed one and says which.")),
+            click.option("--precision", "precisions" if repeatable else "precision", type=click.Choice(PRECISIONS),
+                         **({"multiple": True} if repeatable else {"default": "fp32", "show_default": True}),
+                         help="Arithmetic precision of the model (fp16/bf16 are for GPUs)" + ("; repeatable (default: fp32)." if repeatable else ".")),
+        ]
+        for option in reversed(options):
+            wrapper = option(wrapper)
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def encoder_options(*, preset: str | None = None) -> Callable[[F], F]:
+    """``--codec --crf --preset``, handed to the command as one ``encode: EncodeOptions``;
+    `preset` is the command's default (None: the encoder's own)."""
+    default = preset
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, codec: str, crf: int | None, preset: str | None, **kwargs: Any) -> Any:
+            from vidrestore.io.encode import ENCODERS, EncodeOptions
+
+            if preset is None and default is not None and codec in ENCODERS and ENCODERS[codec].crf_range is not None:
+                preset = default  # the command's default, for encoders that have presets (not lossless FFV1)
+            return func(*args, encode=EncodeOptions(codec=codec, crf=crf, preset=preset), **kwargs)
+
+        options = [
+            click.option("--codec", default="libx264", show_default=True,
+                         help="Video encoder: libx264, libx265, libsvtav1, ffv1, h264_nvenc, hevc_nvenc, av1_nvenc."),
+            click.option("--crf", type=int, help="Quality (lower is better); mapped to the encoder's own option."),
+            click.option("--preset", help="Encoder speed preset (x264 names; mapped for SVT-AV1 and NVENC)."
+                                           + (f" Default here: {default}." if default else "")),
+        ]
+        for option in reversed(options):
+            wrapper = option(wrapper)
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
 @dataclass(frozen=True)
 class Processing:
-    """Where and how a processing command writes: built once from the shared options."""
+    """What the shared processing options gave: where outputs go and how the models run."""
 
     output: Path | None
-    device: str
-    batch: int
+    runtime: Runtime
     encode: EncodeOptions
-    overwrite: bool
-    quiet: bool
-    backend: str = "auto"
-    precision: str = "fp32"
+    batch: int = 4
     tile: int | None = None  # None: whole frames, tiled automatically when memory runs out
     tile_overlap: int = 16
+    overwrite: bool = False
+    quiet: bool = False
+
+    def spec(self, models: tuple = (), filters: tuple[str, ...] = ()) -> ProcessingSpec:
+        """The processing description for `models` (ModelSteps) then `filters`, run as asked here."""
+        from vidrestore.pipeline.build import ProcessingSpec
+
+        return ProcessingSpec(tuple(models), tuple(filters), self.runtime, self.tile, self.tile_overlap, self.batch)
+
+    @property
+    def echo(self):
+        """Where lines for the user go: stderr, or nowhere with --quiet."""
+        return None if self.quiet else (lambda line: click.echo(line, err=True))
 
 
 def processing_options(func: F) -> F:
@@ -91,40 +161,28 @@ def processing_options(func: F) -> F:
     Processing``. Put it below ``@user_errors``."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, output: Path | None, device: str, backend: str, precision: str, batch: int,
-                tile: int | None, tile_overlap: int, codec: str, crf: int | None,
-                preset: str | None, overwrite: bool, quiet: bool, **kwargs: Any) -> Any:
-        from vidrestore.io.encode import EncodeOptions
-
-        encode = EncodeOptions(codec=codec, crf=crf, preset=preset)
-        processing = Processing(output, device, batch, encode, overwrite, quiet, backend, precision, tile, tile_overlap)
+    def wrapper(*args: Any, output: Path | None, runtime: Runtime, encode: EncodeOptions, batch: int,
+                tile: int | None, tile_overlap: int, overwrite: bool, quiet: bool, **kwargs: Any) -> Any:
+        processing = Processing(output, runtime, encode, batch, tile, tile_overlap, overwrite, quiet)
         return func(*args, processing=processing, **kwargs)
 
     options = [
         click.option("-o", "--output", type=click.Path(path_type=Path),
                      help="Output file, or folder for a folder input. Default: beside the input, tagged (in.x3.mp4, in.deblur.mp4, ...)."),
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
-        click.option("--backend", type=click.Choice(BACKEND_NAMES), default="auto",
-                     show_default=True, help="Inference runtime; auto takes the fastest installed one and says which."),
-        click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True,
-                     help="Arithmetic precision of the model (fp16/bf16 are for GPUs)."),
+        runtime_options(),
         click.option("--batch", type=click.IntRange(1, 256), default=4, show_default=True, help="Frames per inference batch."),
         click.option("--tile", type=click.IntRange(8, None), default=None,
                      help="Run the model on N x N tiles (input pixels), blended seamlessly. Default: whole frames, "
                           "tiles chosen automatically when memory runs out."),
         click.option("--tile-overlap", type=click.IntRange(0, None), default=16, show_default=True,
                      help="Pixels of context each tile shares with its neighbours."),
-        click.option("--codec", default="libx264", show_default=True,
-                     help="Video encoder: libx264, libx265, libsvtav1, ffv1, h264_nvenc, hevc_nvenc, av1_nvenc."),
-        click.option("--crf", type=int, help="Quality (lower is better); mapped to the encoder's own option."),
-        click.option("--preset", help="Encoder speed preset (x264 names; mapped for SVT-AV1 and NVENC)."),
+        encoder_options(),
         click.option("--overwrite", is_flag=True, help="Replace an existing output."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary."),
     ]
     for option in reversed(options):
         wrapper = option(wrapper)
     return wrapper  # type: ignore[return-value]
-
 
 
 def filter_option(func: F) -> F:
@@ -134,9 +192,3 @@ def filter_option(func: F) -> F:
         "--filter", "filters", multiple=True, metavar="NAME[=VALUE]",
         help="A filter, NAME[=VALUE]; repeat for several, applied in order (`vidrestore enhance --help` lists them).",
     )(func)
-
-
-def parse_filters(values: tuple[str, ...]) -> tuple:
-    from vidrestore.filters import parse_filter
-
-    return tuple(parse_filter(v) for v in values)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from vidrestore.cli import user_errors
-from vidrestore.cli.options import Processing, filter_option, parse_filters, processing_options, scale_options
+from vidrestore.cli.errors import user_errors
+from vidrestore.cli.options import Processing, filter_option, processing_options, scale_options
 from vidrestore.errors import UsageError
 
 
@@ -31,31 +31,27 @@ def restore(input_path: Path, processing: Processing, scale: int | None, deblur_
     rounding between the steps) and are encoded once. Default output:
     INPUT.restored.EXT beside the input.
     """
-    from vidrestore.cli.jobs import model_stage, prepare, run_jobs
-    from vidrestore.models.registry import check_scale, get_spec
-    from vidrestore.pipeline.chain import Chain, FilterStage
+    from vidrestore.pipeline.build import ModelStep, build_processor
+    from vidrestore.pipeline.jobs import plan_jobs, run_jobs
 
     if sr_model is None and scale is not None:
         raise UsageError("a scale needs --sr MODEL (the model that upscales)")
-    if sr_model is not None:
-        if scale is None:
-            raise UsageError("--sr needs a scale: --x2, --x3, --x4 or --scale N")
-        check_scale(get_spec(sr_model, "sr"), scale)
+    if sr_model is not None and scale is None:
+        raise UsageError("--sr needs a scale: --x2, --x3, --x4 or --scale N")
+    steps = []
     if deblur_model is not None:
-        get_spec(deblur_model, "deblur")
+        steps.append(ModelStep(deblur_model, "deblur", 1, deblur_weights))
+    if sr_model is not None:
+        steps.append(ModelStep(sr_model, "sr", scale or 1, sr_weights))
+    for step in reversed(steps):  # the upscaler's errors first, as before
+        step.check()
     if deblur_weights is not None and deblur_model is None:
         raise UsageError("--deblur-weights needs --deblur MODEL")
     if sr_weights is not None and sr_model is None:
         raise UsageError("--sr-weights needs --sr MODEL")
     if deblur_model is None and sr_model is None and not filters:
         raise UsageError("nothing to do: give --deblur MODEL, --sr MODEL with a scale, and/or --filter")
-    parsed = parse_filters(filters)
-    jobs = prepare(input_path, "restored", processing)
-    stages = []
-    if deblur_model is not None:
-        stages.append(model_stage(deblur_model, "deblur", 1, deblur_weights, processing))
-    if sr_model is not None:
-        stages.append(model_stage(sr_model, "sr", scale, sr_weights, processing))
-    if parsed:
-        stages.append(FilterStage(parsed))
-    run_jobs(input_path, jobs, Chain(stages), processing)
+    spec = processing.spec(tuple(steps), filters)
+    spec.check()
+    jobs = plan_jobs(input_path, processing.output, "restored", spec, processing.encode, overwrite=processing.overwrite)
+    run_jobs(input_path, jobs, build_processor(spec, processing.echo), echo=processing.echo)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vidrestore.cli import user_errors
+from vidrestore.cli.errors import user_errors
 
 
 @click.command()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vidrestore.cli import user_errors
+from vidrestore.cli.errors import user_errors
 from vidrestore.cli.options import Processing, processing_options, scale_options
 
 
@@ -20,12 +20,12 @@ from vidrestore.cli.options import Processing, processing_options, scale_options
 @scale_options("Upscale {n}x.")
 def upscale(input_path: Path, processing: Processing, scale: int, model: str | None, weights: Path | None, debug: bool) -> None:
     """Make INPUT (a video, an image or a folder of them) N times larger."""
-    from vidrestore.cli.jobs import model_stage, prepare, run_jobs
-    from vidrestore.models import DEFAULT_SR_MODEL, get_spec
-    from vidrestore.models.registry import check_scale
+    from vidrestore.models import DEFAULT_SR_MODEL
+    from vidrestore.pipeline.build import ModelStep, build_processor
+    from vidrestore.pipeline.jobs import plan_jobs, run_jobs
 
-    name = model or DEFAULT_SR_MODEL
-    check_scale(get_spec(name, "sr"), scale)
-    jobs = prepare(input_path, f"x{scale}", processing)
-    stage = model_stage(name, "sr", scale, weights, processing)
-    run_jobs(input_path, jobs, stage, processing)
+    step = ModelStep(model or DEFAULT_SR_MODEL, "sr", scale, weights)
+    step.check()
+    spec = processing.spec((step,))
+    jobs = plan_jobs(input_path, processing.output, f"x{scale}", spec, processing.encode, overwrite=processing.overwrite)
+    run_jobs(input_path, jobs, build_processor(spec, processing.echo), echo=processing.echo)

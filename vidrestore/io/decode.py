@@ -12,7 +12,8 @@ import numpy as np
 from vidrestore.errors import InputError
 from vidrestore.io.probe import VideoInfo
 from vidrestore.ops.color import Matrix
-from vidrestore.pipeline.frames import PLANAR_FORMATS, PlaneFormat
+from vidrestore.frames import PLANAR_FORMATS, ColorTags, PlaneFormat, StreamFormat
+from vidrestore.frames.pyav import planes_of
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +36,6 @@ class DecodeStats:
     decode_errors: int = 0
     fixed_timestamps: int = 0
     converted_from: str | None = None  # source pix_fmt when swscale converted it
-
-
-def read_plane(plane: av.video.plane.VideoPlane, dtype: type, width: int, height: int) -> np.ndarray:
-    itemsize = np.dtype(dtype).itemsize
-    rows = np.frombuffer(plane, dtype=dtype).reshape(-1, plane.line_size // itemsize)
-    return rows[:height, :width].copy()
 
 
 class TimestampFixer:
@@ -108,18 +103,43 @@ class TimestampFixer:
 
 
 class Decoder:
-    """Iterates (luma, chroma, pts) of the first video stream in [start, end) seconds."""
+    """Iterates (luma, chroma, pts) of the first video stream in [start, end) seconds.
+
+    `open()` decodes up to the first frame and decides the stream's format once
+    (`StreamFormat`: plane layout, colour tags, rotation), before any thread
+    takes the frames; `frames()` then yields every frame in that format."""
 
     def __init__(self, info: VideoInfo, *, start: float | None = None, end: float | None = None) -> None:
         self.info = info
         self.start = start
         self.end = end
         self.stats = DecodeStats()
-        self.fmt: PlaneFormat | None = None
-        self.rotation = 0
-        self.color: tuple[int, int, int, int] | None = None  # primaries, trc, matrix, range
+        self._format: StreamFormat | None = None
+        self._frames: Iterator[tuple[np.ndarray, np.ndarray, int]] | None = None
+        self._first: tuple[np.ndarray, np.ndarray, int] | None = None
+
+    def open(self) -> StreamFormat | None:
+        """The stream's format, from its first frame in range; None when no frame decodes."""
+        if self._frames is None:
+            self._frames = self._all()
+            self._first = next(self._frames, None)
+        return self._format
+
+    @property
+    def format(self) -> StreamFormat:
+        if self._format is None:
+            raise RuntimeError("the decoder has no format until open() has found a frame")
+        return self._format
 
     def frames(self) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+        self.open()
+        assert self._frames is not None
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield first
+            yield from self._frames
+
+    def _all(self) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
         tb = self.info.time_base
         fixer = TimestampFixer(self.info.frame_step)
         start_pts = None if self.start is None else int(self.start / tb)
@@ -187,25 +207,21 @@ class Decoder:
                 return
 
     def _planes(self, frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray]:
-        if self.fmt is None:
-            self._first_frame(frame)
+        if self._format is None:
+            self._format = self._first_frame(frame)
         elif frame.width != self.info.width or frame.height != self.info.height:
             raise InputError(
                 f"{self.info.path}: frame size changes mid-stream from {self.info.width}x{self.info.height} "
                 f"to {frame.width}x{frame.height}; split the file at that point first"
             )
-        fmt = self.fmt
+        fmt = self._format.plane
         if frame.format.name not in _DIRECT:
             frame = frame.reformat(format=fmt.pix_fmt, dst_color_range=1)
-        w, h = frame.width, frame.height
-        cw, ch = fmt.chroma_size(w, h)
-        luma = read_plane(frame.planes[0], fmt.dtype, w, h)
-        chroma = np.stack([read_plane(frame.planes[i], fmt.dtype, cw, ch) for i in (1, 2)])
-        return luma, chroma
+        return planes_of(frame, fmt)
 
-    def _first_frame(self, frame: av.VideoFrame) -> None:
+    def _first_frame(self, frame: av.VideoFrame) -> StreamFormat:
         name = frame.format.name
-        self.rotation = int(round(frame.rotation)) % 360
+        rotation = int(round(frame.rotation)) % 360
         if name in _DIRECT:
             pix_fmt, full = _DIRECT[name]
             full = full or frame.color_range == _AVCOL_RANGE_JPEG
@@ -215,16 +231,17 @@ class Decoder:
                 # Untagged: tag the output with the matrix we read it with, or a
                 # player would guess again from the (now larger) output size.
                 colorspace = _MATRIX_CODES[matrix]
-            self.color = (frame.color_primaries, frame.color_trc, colorspace, 2 if full else frame.color_range)
+            color = ColorTags(frame.color_primaries, frame.color_trc, colorspace, 2 if full else frame.color_range)
         else:
             deep = max(c.bits for c in frame.format.components) > 8
             pix_fmt, full = ("yuv420p10le" if deep else "yuv420p"), False
             self.stats.converted_from = name
             # swscale converts RGB/gray/packed input with its default BT.601 matrix, limited range.
-            self.color = (frame.color_primaries, frame.color_trc, _AVCOL_SPC_SMPTE170M, 1)
+            color = ColorTags(frame.color_primaries, frame.color_trc, _AVCOL_SPC_SMPTE170M, 1)
             matrix = "bt601"
             log.warning("input pixel format %s is converted to %s for processing", name, pix_fmt)
-        self.fmt = PlaneFormat(pix_fmt=pix_fmt, full_range=full, chroma_left=_chroma_left(name), matrix=matrix)
+        plane = PlaneFormat(pix_fmt=pix_fmt, full_range=full, chroma_left=_chroma_left(name), matrix=matrix)
+        return StreamFormat(plane, color, rotation)
 
 
 _MATRIX_CODES = {"bt601": _AVCOL_SPC_SMPTE170M, "bt709": 1, "bt2020": 9}

@@ -12,7 +12,8 @@ import av
 import numpy as np
 
 from vidrestore.errors import UsageError
-from vidrestore.pipeline.frames import PLANAR_FORMATS, FrameBatch, PlaneFormat
+from vidrestore.frames import PLANAR_FORMATS, FrameBatch, PlaneFormat, StreamFormat
+from vidrestore.frames.pyav import video_frame
 
 log = logging.getLogger(__name__)
 
@@ -133,15 +134,13 @@ class VideoEncoder:
         *,
         width: int,
         height: int,
-        fmt: PlaneFormat,
+        stream: StreamFormat,
         time_base: Fraction,
         rate: Fraction,
-        color: tuple[int, int, int, int] | None,
-        rotation: int,
         metadata: dict[str, str],
     ) -> None:
         self.container = container
-        self.fmt = fmt
+        fmt = self.fmt = stream.plane
         self.size = (width, height)
         self.pix_fmt = choose_pix_fmt(options.codec, fmt)
         if self.pix_fmt != fmt.pix_fmt:
@@ -155,13 +154,13 @@ class VideoEncoder:
         # (mp4 raises 1/1000 to 1/16000) once the header is written.
         self.time_base = time_base
         self.stream.thread_type = "AUTO"
-        self.color = color
-        if color is not None:
-            primaries, trc, matrix, rng = color
+        self.color = stream.color
+        if stream.color is not None:
             ctx = self.stream.codec_context
-            ctx.color_primaries, ctx.color_trc, ctx.colorspace, ctx.color_range = primaries, trc, matrix, rng
-        if rotation:
-            self.stream.set_display_rotation(rotation)
+            ctx.color_primaries, ctx.color_trc = stream.color.primaries, stream.color.transfer
+            ctx.colorspace, ctx.color_range = stream.color.matrix, stream.color.range
+        if stream.rotation:
+            self.stream.set_display_rotation(stream.rotation)
         for key, value in metadata.items():
             self.stream.metadata[key] = value
         self.frames = 0
@@ -178,23 +177,10 @@ class VideoEncoder:
         self.container.mux(self.stream.encode(None))
 
     def _frame(self, luma: np.ndarray, chroma: np.ndarray) -> av.VideoFrame:
-        h, w = luma.shape
-        frame = av.VideoFrame(w, h, self.fmt.pix_fmt)
-        write_plane(frame.planes[0], luma)
-        write_plane(frame.planes[1], chroma[0])
-        write_plane(frame.planes[2], chroma[1])
-        if self.color is not None:
-            frame.color_primaries, frame.color_trc, frame.colorspace, frame.color_range = self.color
+        frame = video_frame(luma, chroma, self.fmt, self.color)
         if self.pix_fmt != self.fmt.pix_fmt:
             frame = frame.reformat(format=self.pix_fmt)
         return frame
-
-
-def write_plane(plane: av.video.plane.VideoPlane, data: np.ndarray) -> None:
-    itemsize = data.dtype.itemsize
-    rows = np.frombuffer(plane, dtype=data.dtype).reshape(-1, plane.line_size // itemsize)
-    h, w = data.shape
-    rows[:h, :w] = data
 
 
 def even_size(width: int, height: int, fmt: PlaneFormat) -> tuple[int, int]:

@@ -22,15 +22,14 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Literal, get_args
 
-import av
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vidrestore.errors import InputError, UsageError
-from vidrestore.io.probe import IMAGE_SUFFIXES, check_readable_file
+from vidrestore.io.paths import check_readable_file
 from vidrestore.ops.resize import imresize
-from vidrestore.pipeline.frames import FrameBatch, PlaneFormat
+from vidrestore.frames import FrameBatch, PlaneFormat
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +78,16 @@ class Picture:
 _Samples = tuple[np.ndarray, "np.ndarray | None", Depth, bool]  # values (H, W[, 3]) and alpha in [0, 1], depth, grey
 
 
-def read_image(path: Path) -> Picture:
-    """The image as a one-frame batch, with its alpha channel if it has one."""
+def read_rgb(path: Path) -> tuple[torch.Tensor, np.ndarray | None, Depth, bool]:
+    """The image's R'G'B' as (3, H, W) float32 in [0, 1] (grey repeated in all three), at the
+    precision its file holds, upright (EXIF orientation applied); with its alpha channel, depth
+    and whether it is grey. Bad or hostile files are one `InputError`."""
     check_readable_file(path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             values, alpha, depth, grey = _read(path)
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, av.error.FFmpegError) as exc:
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, _ffmpeg_error()) as exc:
             raise InputError(f"{path}: not an image Pillow can read ({exc})") from None
     for w in caught:
         if issubclass(w.category, Image.DecompressionBombWarning):
@@ -95,13 +96,19 @@ def read_image(path: Path) -> Picture:
             log.warning("%s: %s", path, w.message)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    from vidrestore.pipeline.processor import rgb_to_planes
-
     t = torch.from_numpy(np.ascontiguousarray(values))
     t = t.permute(2, 0, 1) if t.ndim == 3 else t[None].expand(3, -1, -1)
+    return t, alpha, depth, grey
+
+
+def read_image(path: Path) -> Picture:
+    """The image as a one-frame batch, with its alpha channel if it has one."""
+    from vidrestore.frames.color import rgb_to_planes
+
+    rgb, alpha, depth, grey = read_rgb(path)
     fmt = IMAGE_FORMAT if depth == "8-bit" else DEEP_FORMAT
     # JPEG's full-range BT.601 levels: neutral chroma is half-way (code 128 at 8 bits, 512 at 10).
-    return Picture(rgb_to_planes(t[None], fmt, [0]), alpha, depth, grey)
+    return Picture(rgb_to_planes(rgb[None], fmt, [0]), alpha, depth, grey)
 
 
 def _read(path: Path) -> _Samples:
@@ -112,7 +119,7 @@ def _read(path: Path) -> _Samples:
             raise
         try:  # float colour TIFF: Pillow has no mode for it, FFmpeg's decoder reads it
             return _decode(path, orientation=1)
-        except (av.error.FFmpegError, StopIteration):
+        except (_ffmpeg_error(), StopIteration):
             pass
         raise
     with img:
@@ -195,8 +202,20 @@ def _stored_bits(img: Image.Image) -> int:
     return int(bits[0] if isinstance(bits, tuple) else bits)
 
 
+def _ffmpeg_error() -> type[Exception]:
+    """PyAV's error type. PyAV is imported only for what Pillow cannot do alone (16-bit colour
+    and float files), so 8-bit images and grey ones read where PyAV is missing (a training box)."""
+    try:
+        import av
+    except ImportError:
+        return OSError
+    return av.error.FFmpegError
+
+
 def _decode(path: Path, *, orientation: int) -> _Samples:
     """16-bit colour or grey + alpha PNG/TIFF and float colour TIFF, by FFmpeg's decoders."""
+    import av
+
     with av.open(str(path)) as container:
         frame = next(container.decode(video=0))
     limit = pixel_limit()
@@ -242,7 +261,7 @@ def resize_alpha(alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def to_rgb(batch: FrameBatch, bits: int = 8) -> np.ndarray:
     """(H, W, 3) RGB of a one-frame full-range 4:4:4 batch, uint8 or (bits 16) uint16."""
-    from vidrestore.pipeline.processor import planes_to_rgb
+    from vidrestore.frames.color import planes_to_rgb
 
     top = (1 << bits) - 1
     rgb = planes_to_rgb(batch)[0].mul_(top).round_().clamp_(0, top).permute(1, 2, 0)
@@ -285,6 +304,8 @@ def write_image(path: Path, picture: Picture, *, format_suffix: str, shown_as: P
 
 def _write_deep(path: Path, picture: Picture, alpha: np.ndarray | None, codec: str, order: str) -> None:
     """16 bits per sample by FFmpeg's encoder: grey or RGB, with alpha if there is one."""
+    import av
+
     if picture.grey:
         samples, layout = _grey16(picture.batch)[..., None], "gray16" if alpha is None else "ya16"
     else:
@@ -302,7 +323,3 @@ def _write_deep(path: Path, picture: Picture, alpha: np.ndarray | None, codec: s
     ctx = av.CodecContext.create(codec, "w")
     ctx.width, ctx.height, ctx.pix_fmt, ctx.time_base = frame.width, frame.height, pix_fmt, Fraction(1, 1)
     path.write_bytes(b"".join(bytes(packet) for packet in [*ctx.encode(frame), *ctx.encode(None)]))
-
-
-def is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from vidrestore import signals
-from vidrestore.errors import OutputError
+from vidrestore.errors import InputError, OutputError
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,22 @@ CONTAINERS: dict[str, str] = {
     ".ts": "mpegts",
 }
 VIDEO_SUFFIXES = frozenset(CONTAINERS) | {".flv", ".wmv", ".mpg", ".mpeg", ".m2ts", ".3gp", ".ogv", ".y4m"}
+# The one list of image types: what every command, eval and the training data read as images.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+
+
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def check_readable_file(path: Path) -> None:
+    """A file that exists, is a regular file and is not empty, or one `InputError`."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    if not path.is_file():
+        raise InputError(f"{path}: not a regular file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty")
 
 
 def cache_dir(kind: str) -> Path:

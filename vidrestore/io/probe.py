@@ -1,4 +1,8 @@
-"""What an input file holds: `probe` opens it once and describes it."""
+"""What an input file holds: `probe` opens it once and describes it.
+
+Colour is not probed: the tags a stream's header gives are often missing or
+wrong, so the decoder decides the colour at the first frame
+(`frames.StreamFormat`)."""
 
 from __future__ import annotations
 
@@ -9,19 +13,8 @@ from pathlib import Path
 import av
 
 from vidrestore.errors import InputError
+from vidrestore.io.paths import check_readable_file
 from vidrestore.io.tags import stream_tags
-
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
-
-
-@dataclass(frozen=True)
-class ColorInfo:
-    """FFmpeg's colour description codes (AVColorPrimaries etc.)."""
-
-    primaries: int
-    transfer: int
-    matrix: int
-    range: int  # 0 unspecified, 1 limited (MPEG), 2 full (JPEG)
 
 
 @dataclass(frozen=True)
@@ -35,7 +28,6 @@ class VideoInfo:
     rate: Fraction  # average frame rate; a guess for variable-rate files
     frames: int  # from the header, 0 when unknown
     duration: float | None  # seconds
-    color: ColorInfo
     other_streams: tuple[str, ...]  # "audio:aac", "subtitle:mov_text", ...
     index: int = 0  # the video stream's index in the file
     tags: tuple[tuple[str, str], ...] = ()  # the file's metadata
@@ -45,15 +37,6 @@ class VideoInfo:
     def frame_step(self) -> int:
         """One frame's duration in time-base ticks (at least 1)."""
         return max(1, round(1 / (self.rate * self.time_base)))
-
-
-def check_readable_file(path: Path) -> None:
-    if not path.exists():
-        raise InputError(f"{path}: no such file or folder")
-    if not path.is_file():
-        raise InputError(f"{path}: not a regular file")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: file is empty")
 
 
 def _rate_of(stream: av.video.stream.VideoStream) -> Fraction:
@@ -99,7 +82,6 @@ def probe(path: Path) -> VideoInfo:
             rate=_rate_of(stream),
             frames=stream.frames or 0,
             duration=duration,
-            color=ColorInfo(ctx.color_primaries, ctx.color_trc, ctx.colorspace, ctx.color_range),
             other_streams=others,
             index=stream.index,
             tags=tuple(container.metadata.items()),

@@ -9,4 +9,8 @@ queues; a live filter must instead keep every frame young. So nothing here
 queues: the source keeps only its newest frame (older ones are dropped and
 counted), the engine processes one frame at a time, and the sink gets each
 result at once.
+
+`session` puts a session together from its settings; `sources`, `engine`
+(with `governor`, the ladder, and `stats`, what was measured) and `sinks` are
+the three stages; `webrtc` serves the page, guarded by `guard` and `messages`.
 """

@@ -3,8 +3,9 @@
 The tool serves one page (aiohttp) and answers its WebRTC offer (aiortc). The
 browser's camera track is read as fast as it arrives into a `PushedSource`
 (newest frame only); the live engine runs in its own thread on those frames;
-each enhanced frame goes straight to the outgoing track. With another
-`--source` (testsrc, a file, a camera on the server) the page only receives.
+each enhanced frame goes straight to the outgoing track (`live.sinks.TrackSink`).
+With another `--source` (testsrc, a file, a camera on the server) the page
+only receives.
 
 The page has a before/after toggle ("before" is the same frame resized with
 plain bicubic, so both fill the same window) and shows the engine's live
@@ -25,7 +26,6 @@ refused (409) until its page hangs up.
 from __future__ import annotations
 
 import asyncio
-import fractions
 import logging
 import threading
 import time
@@ -33,18 +33,16 @@ from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
-import numpy as np
-
 from vidrestore.errors import BackendUnavailable, VidrestoreError
-from vidrestore.live.engine import Engine, LiveStats
-from vidrestore.live.frames import Frame, to_av
+from vidrestore.live.engine import Engine
 from vidrestore.live.guard import Access, Refused, middleware, read_json
 from vidrestore.live.messages import Offer, Reports, parse_mode, parse_offer, parse_report
+from vidrestore.live.sinks import SinkOptions, open_sink
 from vidrestore.live.sources import PushedSource, Source
+from vidrestore.live.stats import LiveStats
 
 log = logging.getLogger(__name__)
 
-VIDEO_CLOCK = 90000  # RTP's video clock rate
 OFFER_BYTES = 64 * 1024  # a browser's offer is 3 to 10 KB, candidates included
 MESSAGE_BYTES = 4 * 1024  # a report or a toggle: a few hundred bytes
 
@@ -55,54 +53,6 @@ def require_webrtc() -> None:
         import aiortc  # noqa: F401
     except ImportError:
         raise BackendUnavailable("--sink webrtc needs aiortc and aiohttp: pip install 'vidrestore[live]'") from None
-
-
-def _track_class():
-    from aiortc import MediaStreamTrack
-
-    class EnhancedTrack(MediaStreamTrack):
-        """The outgoing video: whatever the engine produced last, as soon as it did."""
-
-        kind = "video"
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.queue: asyncio.Queue = asyncio.Queue(maxsize=1)
-            self.start: float | None = None
-
-        def offer(self, frame) -> None:  # on the event loop
-            if self.queue.full():
-                self.queue.get_nowait()  # newest only: the encoder is behind, the older frame goes
-            self.queue.put_nowait(frame)
-
-        async def recv(self):
-            frame = await self.queue.get()
-            now = time.monotonic()
-            self.start = self.start or now
-            frame.pts = int((now - self.start) * VIDEO_CLOCK)
-            frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
-            return frame
-
-    return EnhancedTrack
-
-
-class TrackSink:
-    """The engine's sink: enhanced frames handed to the outgoing track on the event loop."""
-
-    name = "webrtc"
-    closed = False
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, track) -> None:
-        self.loop, self.track = loop, track
-
-    def open(self, size: tuple[int, int], fps: float) -> None:
-        self.size = size
-
-    def send(self, luma: np.ndarray, chroma: np.ndarray, frame: Frame) -> None:
-        self.loop.call_soon_threadsafe(self.track.offer, to_av(luma, chroma))
-
-    def close(self, *, complete: bool) -> None:
-        pass
 
 
 class Session:
@@ -202,8 +152,9 @@ class WebRTCServer:
         from aiortc import RTCPeerConnection, RTCSessionDescription
 
         pc = RTCPeerConnection()
-        track = _track_class()()
         loop = asyncio.get_running_loop()
+        sink = open_sink("webrtc", SinkOptions(loop=loop))
+        track = sink.track
         browser = self.make_source is None
         source: Source | None = PushedSource() if browser else None
 
@@ -229,7 +180,7 @@ class WebRTCServer:
             if source is None:
                 source = self.make_source()
             # Building the ladder loads models: off the event loop, so the server keeps answering.
-            engine = await loop.run_in_executor(None, self.make_engine, source, TrackSink(loop, track), offer.camera)
+            engine = await loop.run_in_executor(None, self.make_engine, source, sink, offer.camera)
             if not browser:
                 pc.addTrack(track)
             await pc.setLocalDescription(await pc.createAnswer())

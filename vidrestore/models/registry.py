@@ -102,6 +102,8 @@ class ModelSpec:
     weights: str | None = None
     # The options a weights file's metadata may set, with their bounds; empty: none.
     accepts: dict[str, Option] = field(default_factory=dict)
+    # The cheaper model of the same task the live ladder steps down to (every ladder ends on bicubic).
+    lighter: str | None = None
 
     def __post_init__(self) -> None:
         if not self.scales:
@@ -164,6 +166,7 @@ SRRESNET = ModelSpec(
     options={"blocks": 16, "features": 64},
     weights="srresnet_x{scale}.safetensors",
     accepts=_SRRESNET_OPTIONS,
+    lighter="espcn",
     description="SRResNet (Ledig et al. 2017): 16 BN residual blocks, PReLU, L1-trained",
 )
 
@@ -179,6 +182,7 @@ MODELS: dict[str, ModelSpec] = {
             options={"activation": "relu", "residual": True},
             weights="espcn_x{scale}.safetensors",
             accepts=_ESPCN_OPTIONS,
+            lighter="bicubic",
             description="ESPCN (Shi et al. 2016) on luma, bicubic skip; chroma bicubic",
         ),
         ModelSpec(
@@ -190,6 +194,7 @@ MODELS: dict[str, ModelSpec] = {
             options={"blocks": 16, "features": 64, "res_scale": 1.0},
             weights="edsr_x{scale}.safetensors",
             accepts=_EDSR_OPTIONS,
+            lighter="espcn",
             description="EDSR baseline (Lim et al. 2017): 16 residual blocks, 64 features, RGB",
         ),
         ModelSpec(
@@ -200,6 +205,7 @@ MODELS: dict[str, ModelSpec] = {
             build=_edsr,
             options={"blocks": 32, "features": 256, "res_scale": 0.1},
             accepts=_EDSR_OPTIONS,
+            lighter="edsr",
             description="EDSR large (Lim et al. 2017): 32 blocks, 256 features; bring or train weights",
         ),
         SRRESNET,
@@ -245,12 +251,23 @@ MODELS: dict[str, ModelSpec] = {
             scales=(2, 3, 4),
             color="y",
             build=_interpolate("lanczos"),
+            lighter="bicubic",
             description="Lanczos-3 resampling",
         ),
     )
 }
 
 DEFAULT_SR_MODEL = "espcn"
+
+
+def _check_lighter() -> None:
+    for spec in MODELS.values():
+        lighter = MODELS.get(spec.lighter) if spec.lighter is not None else None
+        if spec.lighter is not None and (lighter is None or lighter.task != spec.task):
+            raise ValueError(f"{spec.name}: lighter model {spec.lighter!r} is not a {spec.task} model in the registry")
+
+
+_check_lighter()
 DEFAULT_DEBLUR_MODEL = "srn"
 
 

@@ -103,7 +103,6 @@ def build_model(spec: ModelSpec, scale: int, weights: Path | None = None) -> nn.
     model = spec.build(scale=scale, **options)
     if tensors:
         model.load_state_dict({k: v.float() for k, v in tensors.items()})
-    model.input_channels = 1 if spec.color == "y" else 3  # what exporters trace it with
     return model.eval()
 
 

@@ -17,8 +17,9 @@ import torch
 
 from vidrestore.filters import Filter
 from vidrestore.ops.color import Matrix
-from vidrestore.pipeline.frames import FrameBatch, PlaneFormat
-from vidrestore.pipeline.processor import codes_to_rgb, planes_to_rgb, rgb_to_codes, rgb_to_planes, submit
+from vidrestore.frames import FrameBatch, PlaneFormat
+from vidrestore.frames.color import codes_to_rgb, planes_to_rgb, rgb_to_codes, rgb_to_planes
+from vidrestore.pipeline.processor import submit
 from vidrestore.pipeline.staging import Pending, Staging
 
 

@@ -25,7 +25,7 @@ from vidrestore.io.decode import DecodeStats, Decoder
 from vidrestore.io.encode import EncodeOptions, VideoEncoder, even_size
 from vidrestore.io.mux import CopyReport, StreamCopier, container_format
 from vidrestore.io.probe import VideoInfo
-from vidrestore.pipeline.frames import FrameBatch
+from vidrestore.frames import FrameBatch, StreamFormat
 from vidrestore.pipeline.processor import Processor, submit
 from vidrestore.pipeline.staging import Pending
 from vidrestore.pipeline.progress import Progress
@@ -125,10 +125,10 @@ def batches(decoder: Decoder, size: int) -> Iterator[FrameBatch]:
         chroma.append(c)
         pts.append(t)
         if len(pts) == size:
-            yield FrameBatch(np.stack(luma), np.stack(chroma), pts, decoder.fmt)
+            yield FrameBatch(np.stack(luma), np.stack(chroma), pts, decoder.format.plane)
             luma, chroma, pts = [], [], []
     if pts:
-        yield FrameBatch(np.stack(luma), np.stack(chroma), pts, decoder.fmt)
+        yield FrameBatch(np.stack(luma), np.stack(chroma), pts, decoder.format.plane)
 
 
 def run_video(
@@ -146,6 +146,11 @@ def run_video(
     times = report.stages
     progress.stages = times
     decoder = Decoder(info, start=options.start, end=options.end)
+    stream = decoder.open()  # the format, decided once, before the threads start
+    if stream is None:
+        errors = decoder.stats.decode_errors
+        detail = f" ({errors} decode errors)" if errors else ""
+        raise InputError(f"{info.path}: no video frames could be decoded{detail}; the file is truncated or corrupt")
     q_in: queue.Queue = queue.Queue(maxsize=options.queue_size)
     q_out: queue.Queue = queue.Queue(maxsize=options.queue_size)
 
@@ -171,7 +176,7 @@ def run_video(
         _put(q_out, _DONE, stop)
 
     def encode_all() -> None:
-        _encode(info, dst, encode, options, decoder, q_out, stop, progress, report)
+        _encode(info, dst, encode, options, stream, q_out, stop, progress, report)
 
     stages = [_Stage("decode", decode, stop), _Stage("process", process, stop), _Stage("encode", encode_all, stop)]
     for stage in stages:
@@ -201,25 +206,21 @@ def _encode(
     dst: Path,
     options: EncodeOptions,
     run: RunOptions,
-    decoder: Decoder,
+    stream: StreamFormat,
     q_out: queue.Queue,
     stop: threading.Event,
     progress: Progress,
     report: RunReport,
 ) -> None:
     pending = _get(q_out, stop)
-    if pending is _DONE:
-        if stop.is_set():
-            return
-        errors = decoder.stats.decode_errors
-        detail = f" ({errors} decode errors)" if errors else ""
-        raise InputError(f"{info.path}: no video frames could be decoded{detail}; the file is truncated or corrupt")
+    if pending is _DONE:  # stopped: the decoder found a first frame before the threads started
+        return
     first = _finished(pending, report.stages)
     with av.open(str(dst), "w", format=container_format(dst)) as output:
         for key, value in info.tags:
             output.metadata[key] = value
         w, h = first.size
-        encoder = open_encoder(output, options, info, decoder, first)
+        encoder = open_encoder(output, options, info, stream, first)
         ew, eh = encoder.size
         if (ew, eh) != (w, h):
             log.warning("output %dx%d is cropped to %dx%d: %s needs even dimensions", w, h, ew, eh, first.fmt.pix_fmt)
@@ -260,13 +261,14 @@ def _finished(pending: Pending, times: StageTimes) -> FrameBatch:
     return batch
 
 
-def open_encoder(output: av.container.OutputContainer, options: EncodeOptions, info: VideoInfo, decoder: Decoder,
+def open_encoder(output: av.container.OutputContainer, options: EncodeOptions, info: VideoInfo, stream: StreamFormat,
                  first: FrameBatch) -> VideoEncoder:
     """The video stream for frames like `first`: its size rounded down to what the
     pixel format allows, the source's timing, colour tags, rotation and stream tags."""
     ew, eh = even_size(*first.size, first.fmt)
-    return VideoEncoder(output, options, width=ew, height=eh, fmt=first.fmt, time_base=info.time_base, rate=info.rate,
-                        color=decoder.color, rotation=decoder.rotation, metadata=dict(info.video_tags))
+    stream = StreamFormat(first.fmt, stream.color, stream.rotation)  # the processor's layout (the same, as a rule)
+    return VideoEncoder(output, options, width=ew, height=eh, stream=stream, time_base=info.time_base, rate=info.rate,
+                        metadata=dict(info.video_tags))
 
 
 def encode_batch(encoder: VideoEncoder, batch: FrameBatch) -> None:

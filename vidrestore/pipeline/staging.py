@@ -28,39 +28,10 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
-from vidrestore.pipeline.frames import FrameBatch, PlaneFormat
-
-
-def to_tensor(plane: np.ndarray, fmt: PlaneFormat) -> torch.Tensor:
-    """A plane of `fmt`'s codes as a tensor of `code_dtype(fmt)`: without a copy up to 15 bits
-    (uint16 read as int16), copied to int32 at 16 bits (images)."""
-    if plane.dtype != np.uint16:
-        return torch.from_numpy(plane)
-    if fmt.bit_depth > 15:
-        return torch.from_numpy(plane.astype(np.int32))
-    return torch.from_numpy(plane.view(np.int16))
-
-
-def to_plane(codes: torch.Tensor) -> np.ndarray:
-    """Inverse of `to_tensor` for a CPU tensor."""
-    array = codes.numpy()
-    if array.dtype == np.int32:
-        return array.astype(np.uint16)
-    return array.view(np.uint16) if array.dtype == np.int16 else array
-
-
-def code_dtype(fmt: PlaneFormat) -> torch.dtype:
-    if fmt.bit_depth == 8:
-        return torch.uint8
-    return torch.int16 if fmt.bit_depth <= 15 else torch.int32  # torch has no full uint16 arithmetic
-
-
-def pack(values: torch.Tensor, fmt: PlaneFormat) -> torch.Tensor:
-    """Float code values rounded and clamped to `fmt`'s range, in place, as `code_dtype(fmt)`."""
-    return values.round_().clamp_(0, (1 << fmt.bit_depth) - 1).to(code_dtype(fmt))
+from vidrestore.frames import FrameBatch, PlaneFormat
+from vidrestore.frames.codes import to_plane, to_tensor
 
 
 class Pending:

@@ -1,4 +1,10 @@
-"""Frames as they travel between decode, processing and encode."""
+"""What the numbers in a frame's planes mean, and frames as they travel between
+decode, processing and encode.
+
+`PlaneFormat` says how to read one batch's code values; `StreamFormat` is
+what a decoder decided about a whole stream at its first frame (the plane
+format, the colour tags to write back, the rotation), handed to the encoder
+as one frozen value."""
 
 from __future__ import annotations
 
@@ -80,3 +86,25 @@ class FrameBatch:
     def size(self) -> tuple[int, int]:
         """(width, height) of the luma plane."""
         return self.luma.shape[2], self.luma.shape[1]
+
+
+@dataclass(frozen=True)
+class ColorTags:
+    """FFmpeg's colour description codes (AVColorPrimaries, AVColorTransferCharacteristic,
+    AVColorSpace, AVColorRange), as a stream is tagged."""
+
+    primaries: int
+    transfer: int
+    matrix: int
+    range: int  # 0 unspecified, 1 limited (MPEG), 2 full (JPEG)
+
+
+@dataclass(frozen=True)
+class StreamFormat:
+    """A video stream as the decoder read it, decided once at its first frame: the
+    layout its planes are processed in, the colour tags an encoder writes back
+    (None: leave them unset) and the display rotation in degrees."""
+
+    plane: PlaneFormat
+    color: ColorTags | None = None
+    rotation: int = 0

@@ -1,48 +1,78 @@
-"""What every processing command shares: planning the (input, output) pairs,
-running a processor over videos, images and folders, atomic outputs,
-signals, and the one-line report.
+"""Jobs: planning the (input, output) pairs, and running a processor over videos,
+images and folders with atomic outputs, signals and a one-line report.
 
-`upscale`, `deblur`, `enhance` and `restore` differ only in the processor
-they build and the tag of their default output name.
+A `Job` is frozen and picklable: input, output, the time range, the
+processing (`build.ProcessingSpec`) and the encoder options. `run_job`
+rebuilds everything from it, so any process can run any job; the commands
+(`upscale`, `deblur`, `enhance`, `restore`) differ only in the spec they
+build and the tag of their default output name. Nothing here prints: lines
+for the user go to an `echo` callback (None: quiet), warnings and per-file
+errors to logging.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import click
-
 from vidrestore import signals
-from vidrestore.cli.options import Processing
 from vidrestore.errors import InputError, Interrupted, OutputError, UsageError, VidrestoreError
+from vidrestore.io.encode import EncodeOptions
+from vidrestore.pipeline.build import ProcessingSpec
 
-if TYPE_CHECKING:  # both import torch, which `--help` must not wait for
-    from vidrestore.models.registry import Task
+if TYPE_CHECKING:  # it imports torch, which `--help` must not wait for
     from vidrestore.pipeline.processor import Processor
 
-log = logging.getLogger("vidrestore.cli")
+log = logging.getLogger("vidrestore.jobs")
+
+Echo = Callable[[str], None]
 
 
 @dataclass(frozen=True)
-class Job:
+class Target:
+    """One (input, output) pair of a plan."""
+
     src: Path
     dst: Path
     kind: str  # "video" or "image"
 
 
+@dataclass(frozen=True)
+class Job:
+    """One input into one output: all a process needs to rebuild the processor and run it."""
+
+    src: Path
+    dst: Path
+    kind: str  # "video" or "image"
+    processing: ProcessingSpec
+    encode: EncodeOptions = EncodeOptions()
+    overwrite: bool = False
+    start: float | None = None  # seconds; None: from the start
+    end: float | None = None  # seconds; None: to the end
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("video", "image"):
+            raise ValueError(f"a job's kind is video or image, not {self.kind!r}")
+        if self.kind == "image" and (self.start is not None or self.end is not None):
+            raise ValueError("an image has no time range")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError(f"a job's range must not be empty: [{self.start}, {self.end})")
+
+
 def _media_kind(path: Path) -> str:
-    from vidrestore.io.images import is_image
+    from vidrestore.io.paths import is_image
 
     return "image" if is_image(path) else "video"
 
 
-def plan_jobs(src: Path, output: Path | None, tag: str, *, overwrite: bool) -> list[Job]:
+def plan_targets(src: Path, output: Path | None, tag: str, *, overwrite: bool) -> list[Target]:
     """Every (input, output) pair, checked before any work starts."""
-    from vidrestore.io.images import check_image_suffix, is_image
+    from vidrestore.io.images import check_image_suffix
+    from vidrestore.io.paths import is_image
     from vidrestore.io.mux import container_format
     from vidrestore.io.paths import check_output, default_output, warn_stale_partials
 
@@ -62,13 +92,13 @@ def plan_jobs(src: Path, output: Path | None, tag: str, *, overwrite: bool) -> l
         container_format(dst)
     check_output(dst, src, overwrite=overwrite)
     warn_stale_partials([dst])
-    return [Job(src, dst, kind)]
+    return [Target(src, dst, kind)]
 
 
-def _plan_folder(src: Path, out_dir: Path, *, overwrite: bool) -> list[Job]:
+def _plan_folder(src: Path, out_dir: Path, *, overwrite: bool) -> list[Target]:
     import os
 
-    from vidrestore.io.images import is_image
+    from vidrestore.io.paths import is_image
     from vidrestore.io.mux import VIDEO_SUFFIXES
     from vidrestore.io.paths import writable_suffix
 
@@ -86,11 +116,11 @@ def _plan_folder(src: Path, out_dir: Path, *, overwrite: bool) -> list[Job]:
     writable_at = out_dir if out_dir.is_dir() else out_dir.parent
     if not os.access(writable_at, os.W_OK | os.X_OK):
         raise OutputError(f"output folder {writable_at} is not writable")
-    jobs: dict[Path, Job] = {}
+    jobs: dict[Path, Target] = {}
     for f in files:
         kind = _media_kind(f)
         name = f.name if kind == "image" else f.with_suffix(writable_suffix(f)).name
-        job = Job(f, out_dir / name, kind)
+        job = Target(f, out_dir / name, kind)
         if job.dst in jobs:  # clip.flv and clip.mkv both become clip.mkv
             raise OutputError(f"{jobs[job.dst].src} and {f} would both be written to {job.dst}; "
                               "rename one of them or run them separately")
@@ -101,23 +131,38 @@ def _plan_folder(src: Path, out_dir: Path, *, overwrite: bool) -> list[Job]:
     return list(jobs.values())
 
 
-def prepare(src: Path, tag: str, options: Processing) -> list[Job]:
-    """The jobs for INPUT, with the encoder checked against every video output."""
+def plan_jobs(src: Path, output: Path | None, tag: str, processing: ProcessingSpec, encode: EncodeOptions, *,
+              overwrite: bool) -> list[Job]:
+    """The jobs for INPUT (a file or a folder), every output and the encoder checked
+    against every video output before any work starts."""
     from vidrestore.io.encode import check_encoder_usable
     from vidrestore.io.mux import check_codec_fits, container_format
 
-    jobs = plan_jobs(src, options.output, tag, overwrite=options.overwrite)
-    if any(job.kind == "video" for job in jobs):
-        check_encoder_usable(options.encode.codec)
-        for job in jobs:
-            if job.kind == "video":
-                check_codec_fits(container_format(job.dst), options.encode.spec.format_codec, options.encode.codec)
-    return jobs
+    targets = plan_targets(src, output, tag, overwrite=overwrite)
+    if any(t.kind == "video" for t in targets):
+        check_encoder_usable(encode.codec)
+        for t in targets:
+            if t.kind == "video":
+                check_codec_fits(container_format(t.dst), encode.spec.format_codec, encode.codec)
+    return [Job(t.src, t.dst, t.kind, processing, encode, overwrite) for t in targets]
 
 
-def run_jobs(src: Path, jobs: list[Job], processor: Processor, options: Processing) -> None:
-    """Process every job; in a folder, a failing file is reported and the rest go on
-    (but a full disk or a read-only file system ends the folder: every later file would fail too)."""
+def run_job(job: Job, processor: Processor | None = None, *, stop: signals.Stop | None = None, echo: Echo | None = None) -> None:
+    """Run one job; `processor` None: built from `job.processing` here."""
+    if processor is None:
+        from vidrestore.pipeline.build import build_processor
+
+        processor = build_processor(job.processing, echo)
+    if job.kind == "video":
+        _process_video(job, processor, stop or signals.Stop(), echo)
+    else:
+        _process_image(job, processor, echo)
+
+
+def run_jobs(src: Path, jobs: list[Job], processor: Processor, *, echo: Echo | None = None) -> None:
+    """Process every job of INPUT with one processor; in a folder, a failing file is
+    reported and the rest go on (but a full disk or a read-only file system ends the
+    folder: every later file would fail too). `echo` None: quiet."""
     if src.is_dir():
         try:
             jobs[0].dst.parent.mkdir(exist_ok=True)
@@ -139,10 +184,7 @@ def run_jobs(src: Path, jobs: list[Job], processor: Processor, options: Processi
             handle.grace = 1.0 if job.kind == "video" else 0.0
             try:
                 try:
-                    if job.kind == "video":
-                        _process_video(job, processor, options, stop)
-                    else:
-                        _process_image(job, processor, options)
+                    run_job(job, processor, stop=stop, echo=echo)
                 except OSError as exc:
                     raise _os_error(job, exc) from None
             except Interrupted as exc:
@@ -150,11 +192,11 @@ def run_jobs(src: Path, jobs: list[Job], processor: Processor, options: Processi
             except VidrestoreError as exc:
                 if len(jobs) == 1 or isinstance(exc, _EndsTheFolder):
                     if written:
-                        click.echo(f"vidrestore: error: {exc}", err=True)
+                        log.error("%s", exc)
                         raise OutputError(f"stopped: {outcome()}") from None
                     raise
                 failures += 1
-                click.echo(f"vidrestore: error: {exc}", err=True)
+                log.error("%s", exc)
             else:
                 written.append(job.dst)
     if failures:
@@ -189,7 +231,7 @@ def _written_so_far(written: list[Path], total: int) -> str:
     return f"{len(written)} of {total} files were written ({shown}); the rest were not"
 
 
-def _process_video(job: Job, processor: Processor, options: Processing, stop) -> None:
+def _process_video(job: Job, processor: Processor, stop: signals.Stop, echo: Echo | None) -> None:
     from vidrestore.io.paths import atomic_output
     from vidrestore.io.probe import probe
     from vidrestore.pipeline.progress import Progress
@@ -197,11 +239,12 @@ def _process_video(job: Job, processor: Processor, options: Processing, stop) ->
 
     info = probe(job.src)
     total = info.frames or (round(info.duration * info.rate) if info.duration else 0)
-    progress = Progress(total, label=job.src.name, enabled=not options.quiet)
+    progress = Progress(total, label=job.src.name, enabled=echo is not None)
     started = time.monotonic()
-    with atomic_output(job.dst, overwrite=options.overwrite) as tmp:
+    run = RunOptions(batch=job.processing.batch, start=job.start, end=job.end)
+    with atomic_output(job.dst, overwrite=job.overwrite) as tmp:
         try:
-            report = run_video(info, tmp, processor, options.encode, RunOptions(batch=options.batch), stop=stop, progress=progress)
+            report = run_video(info, tmp, processor, job.encode, run, stop=stop, progress=progress)
         finally:
             progress.close()
     elapsed = time.monotonic() - started
@@ -210,7 +253,7 @@ def _process_video(job: Job, processor: Processor, options: Processing, stop) ->
         log.warning("%s: %d decode errors (corrupt input); %d frames were decoded and written", job.src, stats.decode_errors, stats.frames)
     if stats.fixed_timestamps:
         log.warning("%s: %d missing or out-of-order timestamps were repaired", job.src, stats.fixed_timestamps)
-    if not options.quiet:
+    if echo is not None:
         w, h = report.out_size
         fps = report.frames_out / elapsed if elapsed > 0 else 0.0
         extra = []
@@ -219,10 +262,10 @@ def _process_video(job: Job, processor: Processor, options: Processing, stop) ->
         if report.streams.transcoded:
             extra.append(f"{len(report.streams.transcoded)} transcoded")
         tail = f"; {', '.join(extra)}" if extra else ""
-        click.echo(f"wrote {job.dst}: {report.frames_out} frames {w}x{h} in {elapsed:.1f} s ({fps:.1f} fps){tail}", err=True)
+        echo(f"wrote {job.dst}: {report.frames_out} frames {w}x{h} in {elapsed:.1f} s ({fps:.1f} fps){tail}")
 
 
-def _process_image(job: Job, processor: Processor, options: Processing) -> None:
+def _process_image(job: Job, processor: Processor, echo: Echo | None) -> None:
     from dataclasses import replace
 
     from vidrestore.io.images import read_image, resize_alpha, write_image
@@ -232,26 +275,7 @@ def _process_image(job: Job, processor: Processor, options: Processing) -> None:
     out = processor.process(picture.batch)
     w, h = out.size
     alpha = resize_alpha(picture.alpha, (w, h)) if picture.alpha is not None else None
-    with atomic_output(job.dst, overwrite=options.overwrite) as tmp:
+    with atomic_output(job.dst, overwrite=job.overwrite) as tmp:
         write_image(tmp, replace(picture, batch=out, alpha=alpha), format_suffix=job.dst.suffix, shown_as=job.dst)
-    if not options.quiet:
-        click.echo(f"wrote {job.dst}: {w}x{h}", err=True)
-
-
-def model_stage(name: str, task: Task, scale: int, weights: Path | None, processing: Processing):
-    """The registry model `name` (which must do `task`) behind the backend, precision and
-    tiling `processing` asks for, as a chain stage."""
-    from vidrestore.backends import open_backend
-    from vidrestore.backends.tiling import TiledBackend
-    from vidrestore.models import build_model, get_spec
-    from vidrestore.models.registry import check_scale
-    from vidrestore.pipeline.processor import MODEL_STAGES
-
-    spec = get_spec(name, task)
-    check_scale(spec, scale)
-    model = build_model(spec, scale, weights)
-    backend = open_backend(processing.backend, model, processing.device, processing.precision)
-    if processing.backend == "auto" and not processing.quiet:
-        click.echo(f"{name}: {backend.name} backend on {backend.device} ({processing.precision})", err=True)
-    tiled = TiledBackend(backend, scale=scale, tile=processing.tile, overlap=processing.tile_overlap)
-    return MODEL_STAGES[spec.color](tiled, scale)
+    if echo is not None:
+        echo(f"wrote {job.dst}: {w}x{h}")

@@ -1,0 +1,223 @@
+"""The ladder of settings a live session runs on, and the governor that picks the rung.
+
+Processing runs on a ladder of settings, dearest first: the asked-for model
+on the whole frame, then on a 3/4 and a 1/2 size input (its output resized to
+the same final size), then each lighter model in turn (`ModelSpec.lighter`)
+down to bicubic. At start the engine measures every rung on the first frame
+and starts on the dearest that fits (predicted latency under 85% of the
+budget), so the first frames already keep the budget. While running it:
+
+- steps down at once when a frame blows the budget or the latency's moving
+  average passes 90% of it, to the first rung whose measured cost fits;
+- steps back up after a quiet spell (3 s under 60% of the budget) if the rung
+  above is predicted to fit; if that rung then blows the budget, the engine
+  steps down again and waits twice as long before the next try (up to a minute).
+
+Predictions use the cost ratios between rungs measured at calibration: when
+another program loads the machine, every rung slows alike, so the current
+rung's cost times the ratio tracks the load both ways. Where no ratio is
+known, a rung's own measurement counts if it is under 30 s old, and an
+unknown rung is tried.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vidrestore.frames.color import resize_planes
+from vidrestore.live.frames import Frame
+from vidrestore.live.stats import LiveStats, Step
+
+if TYPE_CHECKING:
+    from vidrestore.pipeline.build import Announce, Runtime
+
+log = logging.getLogger(__name__)
+
+INPUT_FACTORS = (1.0, 0.75, 0.5)
+FIT, BLOWN_AVERAGE, QUIET = 0.85, 0.9, 0.6  # fractions of the budget
+QUIET_SECONDS, MAX_HOLD, STALE_SECONDS = 3.0, 60.0, 30.0
+
+
+@dataclass
+class Rung:
+    """One setting on the ladder: `model` on the input scaled by `factor`."""
+
+    model: str
+    factor: float
+    processor: Any  # a pipeline Processor
+    cost_ms: float | None = None  # moving average of processing time
+    observed_at: float = 0.0  # time.monotonic() of the last measurement
+
+    @property
+    def label(self) -> str:
+        return self.model if self.factor == 1.0 else f"{self.model} on {self.factor:g}x input"
+
+    def run(self, frame: Frame, in_size: tuple[int, int], out_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        batch = frame.batch()
+        if frame.size != in_size:  # a browser may change its camera's size mid-call
+            batch = resize_planes(batch, in_size)
+        if self.factor != 1.0:
+            w, h = in_size
+            batch = resize_planes(batch, (max(16, round(w * self.factor / 2) * 2), max(16, round(h * self.factor / 2) * 2)))
+        out = self.processor.process(batch)
+        if out.size != out_size:
+            out = resize_planes(out, out_size)
+        return out.luma[0], out.chroma[0]
+
+    def observe(self, ms: float, now: float) -> None:
+        self.cost_ms = ms if self.cost_ms is None else 0.7 * self.cost_ms + 0.3 * ms
+        self.observed_at = now
+
+    def estimate(self, now: float) -> float | None:
+        """The cost to expect, or None when unknown or too old to trust (the machine's load changes)."""
+        return None if self.cost_ms is None or now - self.observed_at > STALE_SECONDS else self.cost_ms
+
+
+def ladder_models(model: str, scale: int) -> list[str]:
+    """`model`, then each lighter model in turn while it runs at `scale`, then bicubic."""
+    from vidrestore.models import get_spec
+
+    chain = [model]
+    lighter = get_spec(model, "sr").lighter
+    while lighter is not None and lighter not in chain and scale in get_spec(lighter, "sr").scales:
+        chain.append(lighter)
+        lighter = get_spec(lighter, "sr").lighter
+    if chain[-1] != "bicubic":
+        chain.append("bicubic")
+    return chain
+
+
+def build_ladder(model: str, scale: int, make: Callable[[str], Any]) -> list[Rung]:
+    """The rungs for `model` at `scale`, dearest first; `make(name)` builds a processor."""
+    rungs = []
+    for name in ladder_models(model, scale):
+        processor = make(name)
+        factors = (1.0,) if name == "bicubic" else INPUT_FACTORS
+        rungs.extend(Rung(name, f, processor) for f in factors)
+    return rungs
+
+
+def open_ladder(model: str, scale: int, runtime: Runtime, announce: Announce | None = None,
+                weights: Path | None = None) -> list[Rung]:
+    """The ladder for `model` at `scale`, each model loaded and opened as `runtime` says,
+    the way every command opens one (tiled on demand when memory runs out); `weights`
+    is a file for `model` itself (the lighter rungs use their shipped weights);
+    `announce` hears which backend `auto` took."""
+    from vidrestore.models import load
+    from vidrestore.pipeline.build import open_model, stage_for
+
+    def make(name: str):
+        loaded = load(name, scale=scale, task="sr", weights=weights if name == model else None)
+        return stage_for(loaded, open_model(loaded, runtime, announce))
+
+    return build_ladder(model, scale, make)
+
+
+class Governor:
+    """Which rung runs next, from the latencies seen so far (see the module's docstring)."""
+
+    def __init__(self, rungs: list[Rung], budget_ms: float, stats: LiveStats) -> None:
+        self.rungs = rungs
+        self.budget = budget_ms
+        self.stats = stats
+        self.index = 0
+        self.overhead_ms = 0.0  # latency beyond processing: waiting to be picked, the sink
+        self.latency_avg: float | None = None
+        self.quiet_since: float | None = None
+        self.hold = QUIET_SECONDS
+        self.probing: int | None = None  # the rung stepped up to, until it proves itself
+        # ratio[i]: cost of rung i over rung i + 1, from measurements close in time. Load
+        # (other programs, thermal limits) scales every rung alike, so the ratio outlives it.
+        self.ratio: dict[int, float] = {}
+
+    @property
+    def rung(self) -> Rung:
+        return self.rungs[self.index]
+
+    def fits(self, cost: float | None) -> bool:
+        """Whether a rung costing `cost` ms (None: unknown) is expected to keep the budget."""
+        return cost is not None and cost + self.overhead_ms <= FIT * self.budget
+
+    def predict(self, index: int, now: float) -> float | None:
+        """Rung `index`'s cost now: the current rung's cost scaled by the measured ratios
+        between them, else that rung's own recent measurement, else None (unknown)."""
+        cost = self.rung.cost_ms
+        lo, hi = sorted((index, self.index))
+        if cost is not None and all(k in self.ratio for k in range(lo, hi)):
+            for k in range(lo, hi):
+                cost = cost * self.ratio[k] if index < self.index else cost / self.ratio[k]
+            return cost
+        return self.rungs[index].estimate(now)
+
+    def calibrate(self, frame: Frame, in_size: tuple[int, int], out_size: tuple[int, int], fps: float = 30.0) -> None:
+        """Measure every rung on `frame` (a warm-up run, then two timed ones) and start on the
+        dearest that fits. The neighbours' cost ratios come from these same runs."""
+        # Until measured, latency beyond processing is the newest frame's age when picked: up to a
+        # frame interval (half on average); the whole interval keeps the first frames inside the budget.
+        self.overhead_ms = 1000.0 / fps
+        for index, rung in enumerate(self.rungs):
+            rung.run(frame, in_size, out_size)  # warm-up: sessions, allocators, caches
+            runs = []
+            for _ in range(2):  # the faster of two: a hiccup elsewhere should not rule a rung out
+                t = time.perf_counter()
+                rung.run(frame, in_size, out_size)
+                runs.append(1000 * (time.perf_counter() - t))
+            rung.observe(min(runs), time.monotonic())
+            self.stats.calibration_ms[rung.label] = rung.cost_ms
+            if index > 0:
+                self.ratio[index - 1] = self.rungs[index - 1].cost_ms / rung.cost_ms
+        start = next((i for i, rung in enumerate(self.rungs) if self.fits(rung.cost_ms)), len(self.rungs) - 1)
+        self._move(start, f"calibrated: {self.rungs[start].cost_ms:.0f} ms a frame")
+
+    def observe(self, process_ms: float, latency_ms: float, now: float) -> None:
+        rung = self.rung
+        rung.observe(process_ms, now)
+        self.overhead_ms = 0.8 * self.overhead_ms + 0.2 * max(0.0, latency_ms - process_ms)
+        self.latency_avg = latency_ms if self.latency_avg is None else 0.8 * self.latency_avg + 0.2 * latency_ms
+        blown = latency_ms > self.budget
+        if blown or self.latency_avg > BLOWN_AVERAGE * self.budget:
+            if self.probing == self.index:
+                self.hold = min(MAX_HOLD, self.hold * 2)  # the step up did not hold: wait longer next time
+            self.probing = None
+            self._step_down(f"latency {latency_ms:.0f} ms" if blown else f"average latency {self.latency_avg:.0f} ms", now)
+            return
+        if self.probing == self.index and self.latency_avg < QUIET * self.budget:
+            self.probing = None
+            self.hold = QUIET_SECONDS
+        if self.latency_avg < QUIET * self.budget:
+            if self.quiet_since is None:
+                self.quiet_since = now
+            if now - self.quiet_since >= self.hold and self.index > 0:
+                cost = self.predict(self.index - 1, now)
+                if cost is None or self.fits(cost):  # unknown: try it
+                    self.probing = self.index - 1
+                    self._move(self.index - 1, f"headroom: average latency {self.latency_avg:.0f} ms")
+        else:
+            self.quiet_since = None
+
+    def _step_down(self, reason: str, now: float) -> None:
+        if self.index == len(self.rungs) - 1:
+            return
+        target = self.index + 1
+        for i in range(self.index + 1, len(self.rungs)):  # skip rungs predicted not to fit
+            target = i
+            cost = self.predict(i, now)
+            if cost is None or self.fits(cost):
+                break
+        self._move(target, reason)
+
+    def _move(self, index: int, reason: str) -> None:
+        if index != self.index or not self.stats.steps:
+            self.stats.steps.append(Step(self.stats.seconds, self.rung.label, self.rungs[index].label, reason))
+            if index != self.index:
+                log.info("%s -> %s (%s)", self.rung.label, self.rungs[index].label, reason)
+        self.index = index
+        self.quiet_since = None
+        self.latency_avg = None
