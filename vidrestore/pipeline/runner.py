@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -39,8 +40,9 @@ _DONE = object()
 class RunOptions:
     batch: int = 4
     queue_size: int = 4  # batches in flight per queue: enough to absorb jitter, small enough for 4K frames
-    start: float | None = None
-    end: float | None = None
+    start: float | Fraction | None = None  # seconds; a Fraction is exact (segments start at a keyframe's own time)
+    end: float | Fraction | None = None
+    copy_streams: bool = True  # False: video only (a segment; the join muxes the other streams once)
 
     def __post_init__(self) -> None:
         if self.batch < 1:
@@ -226,7 +228,8 @@ def _encode(
             log.warning("output %dx%d is cropped to %dx%d: %s needs even dimensions", w, h, ew, eh, first.fmt.pix_fmt)
         report.cropped = (w - ew, h - eh)
         report.out_size = (ew, eh)
-        copier = StreamCopier(info.path, output, video_index=info.index, start=run.start, end=run.end)
+        copier = (StreamCopier(info.path, output, video_index=info.index, start=run.start, end=run.end)
+                  if run.copy_streams else _NoStreams())
         try:
             batch = first
             while True:
@@ -250,6 +253,18 @@ def _encode(
             copier.close()
         report.frames_out = encoder.frames
         report.streams = copier.report
+
+
+class _NoStreams:
+    """The copier of a video-only run."""
+
+    report = CopyReport()
+
+    def mux_until(self, seconds: float | None) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def _finished(pending: Pending, times: StageTimes) -> FrameBatch:
