@@ -25,8 +25,8 @@ def deblur(input_path: Path, processing: Processing, model: str | None, weights:
     """
     from vidrestore.models.registry import DEFAULT_DEBLUR_MODEL
     from vidrestore.pipeline.build import ModelStep, build_processor
-    from vidrestore.pipeline.jobs import plan_jobs, run_jobs
+    from vidrestore.pipeline.jobs import run_jobs
 
     spec = processing.spec((ModelStep(model or DEFAULT_DEBLUR_MODEL, "deblur", 1, weights),))
-    jobs = plan_jobs(input_path, processing.output, "deblur", spec, processing.encode, overwrite=processing.overwrite)
+    jobs = processing.plan(input_path, "deblur", spec)
     run_jobs(input_path, jobs, build_processor(spec, processing.echo), echo=processing.echo)

@@ -39,11 +39,11 @@ def enhance(input_path: Path, processing: Processing, filters: tuple[str, ...], 
       vidrestore enhance in.mp4 --filter clahe --filter gamma=0.8 --filter richardson-lucy=motion:15:30
     """
     from vidrestore.pipeline.build import build_processor
-    from vidrestore.pipeline.jobs import plan_jobs, run_jobs
+    from vidrestore.pipeline.jobs import run_jobs
 
     if not filters:
         raise UsageError("give at least one --filter NAME[=VALUE]; `vidrestore enhance --help` lists them")
     spec = processing.spec(filters=filters)
     spec.check()
-    jobs = plan_jobs(input_path, processing.output, "enhanced", spec, processing.encode, overwrite=processing.overwrite)
+    jobs = processing.plan(input_path, "enhanced", spec)
     run_jobs(input_path, jobs, build_processor(spec), echo=processing.echo)

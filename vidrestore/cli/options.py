@@ -12,6 +12,7 @@ import click
 from vidrestore.errors import UsageError
 
 from vidrestore.pipeline.build import BACKEND_NAMES, DEVICES, PRECISIONS, ProcessingSpec, Runtime
+from vidrestore.pipeline.segments import DEFAULT_SEGMENT_SECONDS
 
 if TYPE_CHECKING:
     from vidrestore.io.encode import EncodeOptions
@@ -142,6 +143,15 @@ class Processing:
     tile_overlap: int = 16
     overwrite: bool = False
     quiet: bool = False
+    resume: bool = False
+    segment_seconds: float = DEFAULT_SEGMENT_SECONDS
+
+    def plan(self, input_path: Path, tag: str, spec: ProcessingSpec) -> list:
+        """The jobs for INPUT with `spec`, as these options ask (see `pipeline.jobs.plan_jobs`)."""
+        from vidrestore.pipeline.jobs import plan_jobs
+
+        return plan_jobs(input_path, self.output, tag, spec, self.encode, overwrite=self.overwrite, resume=self.resume,
+                         segment_seconds=self.segment_seconds)
 
     def spec(self, models: tuple = (), filters: tuple[str, ...] = ()) -> ProcessingSpec:
         """The processing description for `models` (ModelSteps) then `filters`, run as asked here."""
@@ -162,8 +172,12 @@ def processing_options(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, output: Path | None, runtime: Runtime, encode: EncodeOptions, batch: int,
-                tile: int | None, tile_overlap: int, overwrite: bool, quiet: bool, **kwargs: Any) -> Any:
-        processing = Processing(output, runtime, encode, batch, tile, tile_overlap, overwrite, quiet)
+                tile: int | None, tile_overlap: int, overwrite: bool, quiet: bool, resume: bool,
+                segment_seconds: float | None, **kwargs: Any) -> Any:
+        if segment_seconds is not None and not resume:
+            raise UsageError("--segment-seconds sets the segments of a --resume run; add --resume")
+        processing = Processing(output, runtime, encode, batch, tile, tile_overlap, overwrite, quiet, resume,
+                                segment_seconds or DEFAULT_SEGMENT_SECONDS)
         return func(*args, processing=processing, **kwargs)
 
     options = [
@@ -178,6 +192,11 @@ def processing_options(func: F) -> F:
                      help="Pixels of context each tile shares with its neighbours."),
         encoder_options(),
         click.option("--overwrite", is_flag=True, help="Replace an existing output."),
+        click.option("--resume", is_flag=True,
+                     help="Run videos in segments through a job folder beside the output, and finish the job an "
+                          "interrupted or crashed run of the same command left."),
+        click.option("--segment-seconds", type=click.FloatRange(1, None, min_open=False), default=None,
+                     help=f"Segment length of a --resume run (cut at keyframes).  [default: {DEFAULT_SEGMENT_SECONDS:g}]"),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary."),
     ]
     for option in reversed(options):

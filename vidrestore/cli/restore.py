@@ -32,7 +32,7 @@ def restore(input_path: Path, processing: Processing, scale: int | None, deblur_
     INPUT.restored.EXT beside the input.
     """
     from vidrestore.pipeline.build import ModelStep, build_processor
-    from vidrestore.pipeline.jobs import plan_jobs, run_jobs
+    from vidrestore.pipeline.jobs import run_jobs
 
     if sr_model is None and scale is not None:
         raise UsageError("a scale needs --sr MODEL (the model that upscales)")
@@ -53,5 +53,5 @@ def restore(input_path: Path, processing: Processing, scale: int | None, deblur_
         raise UsageError("nothing to do: give --deblur MODEL, --sr MODEL with a scale, and/or --filter")
     spec = processing.spec(tuple(steps), filters)
     spec.check()
-    jobs = plan_jobs(input_path, processing.output, "restored", spec, processing.encode, overwrite=processing.overwrite)
+    jobs = processing.plan(input_path, "restored", spec)
     run_jobs(input_path, jobs, build_processor(spec, processing.echo), echo=processing.echo)

@@ -22,10 +22,10 @@ def upscale(input_path: Path, processing: Processing, scale: int, model: str | N
     """Make INPUT (a video, an image or a folder of them) N times larger."""
     from vidrestore.models import DEFAULT_SR_MODEL
     from vidrestore.pipeline.build import ModelStep, build_processor
-    from vidrestore.pipeline.jobs import plan_jobs, run_jobs
+    from vidrestore.pipeline.jobs import run_jobs
 
     step = ModelStep(model or DEFAULT_SR_MODEL, "sr", scale, weights)
     step.check()
     spec = processing.spec((step,))
-    jobs = plan_jobs(input_path, processing.output, f"x{scale}", spec, processing.encode, overwrite=processing.overwrite)
+    jobs = processing.plan(input_path, f"x{scale}", spec)
     run_jobs(input_path, jobs, build_processor(spec, processing.echo), echo=processing.echo)

@@ -23,6 +23,7 @@ from vidrestore import signals
 from vidrestore.errors import InputError, Interrupted, OutputError, UsageError, VidrestoreError
 from vidrestore.io.encode import EncodeOptions
 from vidrestore.pipeline.build import ProcessingSpec
+from vidrestore.pipeline.segments import DEFAULT_SEGMENT_SECONDS
 
 if TYPE_CHECKING:  # it imports torch, which `--help` must not wait for
     from vidrestore.pipeline.processor import Processor
@@ -53,6 +54,8 @@ class Job:
     overwrite: bool = False
     start: float | None = None  # seconds; None: from the start
     end: float | None = None  # seconds; None: to the end
+    resume: bool = False  # run in segments through a job folder that a later run can resume
+    segment_seconds: float = DEFAULT_SEGMENT_SECONDS
 
     def __post_init__(self) -> None:
         if self.kind not in ("video", "image"):
@@ -61,6 +64,8 @@ class Job:
             raise ValueError("an image has no time range")
         if self.start is not None and self.end is not None and self.end <= self.start:
             raise ValueError(f"a job's range must not be empty: [{self.start}, {self.end})")
+        if self.segment_seconds <= 0:
+            raise ValueError(f"segments must be longer than 0 s, not {self.segment_seconds}")
 
 
 def _media_kind(path: Path) -> str:
@@ -132,9 +137,12 @@ def _plan_folder(src: Path, out_dir: Path, *, overwrite: bool) -> list[Target]:
 
 
 def plan_jobs(src: Path, output: Path | None, tag: str, processing: ProcessingSpec, encode: EncodeOptions, *,
-              overwrite: bool) -> list[Job]:
+              overwrite: bool, resume: bool = False, segment_seconds: float = DEFAULT_SEGMENT_SECONDS) -> list[Job]:
     """The jobs for INPUT (a file or a folder), every output and the encoder checked
-    against every video output before any work starts."""
+    against every video output before any work starts. Without `resume`, a job folder an
+    interrupted run left for an output is one error line: it is never reused or deleted unasked."""
+    from vidrestore.pipeline.resume import JobFolder
+
     from vidrestore.io.encode import check_encoder_usable
     from vidrestore.io.mux import check_codec_fits, container_format
 
@@ -144,7 +152,13 @@ def plan_jobs(src: Path, output: Path | None, tag: str, processing: ProcessingSp
         for t in targets:
             if t.kind == "video":
                 check_codec_fits(container_format(t.dst), encode.spec.format_codec, encode.codec)
-    return [Job(t.src, t.dst, t.kind, processing, encode, overwrite) for t in targets]
+    if not resume:
+        for t in targets:
+            folder = JobFolder(t.dst)
+            if t.kind == "video" and folder.exists():
+                raise OutputError(folder.leftover_line())
+    return [Job(t.src, t.dst, t.kind, processing, encode, overwrite, resume=resume and t.kind == "video",
+                segment_seconds=segment_seconds) for t in targets]
 
 
 def run_job(job: Job, processor: Processor | None = None, *, stop: signals.Stop | None = None, echo: Echo | None = None) -> None:
@@ -244,9 +258,19 @@ def _process_video(job: Job, processor: Processor, stop: signals.Stop, echo: Ech
     run = RunOptions(batch=job.processing.batch, start=job.start, end=job.end)
     with atomic_output(job.dst, overwrite=job.overwrite) as tmp:
         try:
-            report = run_video(info, tmp, processor, job.encode, run, stop=stop, progress=progress)
+            if job.resume:
+                from vidrestore.pipeline.resume import run_resumable
+
+                report = run_resumable(info, job.dst, tmp, processor, job.encode, run, _settings(job),
+                                       job.segment_seconds, stop=stop, progress=progress)
+            else:
+                report = run_video(info, tmp, processor, job.encode, run, stop=stop, progress=progress)
         finally:
             progress.close()
+    if job.resume:
+        from vidrestore.pipeline.resume import JobFolder
+
+        JobFolder(job.dst).remove()  # the output is complete: nothing is left to resume
     elapsed = time.monotonic() - started
     stats = report.decode
     if stats.decode_errors:
@@ -261,8 +285,32 @@ def _process_video(job: Job, processor: Processor, stop: signals.Stop, echo: Ech
             extra.append(f"{len(report.streams.copied)} streams copied")
         if report.streams.transcoded:
             extra.append(f"{len(report.streams.transcoded)} transcoded")
+        if report.segments:
+            extra.append(f"{report.segments} segments" + (f", {report.resumed} from the interrupted run" if report.resumed else ""))
         tail = f"; {', '.join(extra)}" if extra else ""
         echo(f"wrote {job.dst}: {report.frames_out} frames {w}x{h} in {elapsed:.1f} s ({fps:.1f} fps){tail}")
+
+
+def _settings(job: Job) -> dict:
+    """Everything that changes the picture or the encoding, as a resumed job checks it: the
+    models and their weights files' hashes, filters, tiles, runtime, encoder, container, range,
+    segment length, and vidrestore's version (a release may change the processing)."""
+    from dataclasses import asdict
+
+    from vidrestore import __version__
+    from vidrestore.io.mux import container_format
+    from vidrestore.models.registry import get_spec
+    from vidrestore.pipeline.resume import file_sha256
+
+    models = []
+    for step in job.processing.models:
+        weights = step.weights if step.weights is not None else get_spec(step.name).weights_path(step.scale)
+        digest = file_sha256(weights) if weights is not None and weights.is_file() else None
+        models.append({"name": step.name, "task": step.task, "scale": step.scale, "weights_sha256": digest})
+    p = job.processing
+    return {"vidrestore": __version__, "models": models, "filters": list(p.filters), "tile": p.tile,
+            "tile_overlap": p.tile_overlap, "runtime": asdict(p.runtime), "encoder": asdict(job.encode),
+            "container": container_format(job.dst), "range": [job.start, job.end], "segment_seconds": job.segment_seconds}
 
 
 def _process_image(job: Job, processor: Processor, echo: Echo | None) -> None:

@@ -82,6 +82,8 @@ class RunReport:
     cropped: tuple[int, int] = (0, 0)
     seconds: float = 0.0
     stages: StageTimes = field(default_factory=StageTimes)
+    segments: int = 0  # a segmented run: how many segments, and how many were done by an earlier run
+    resumed: int = 0
 
 
 class _Stage(threading.Thread):

@@ -24,17 +24,16 @@ The plan reads the packet index only: no frame is decoded to make it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import av
-
 from vidrestore.errors import InputError
-from vidrestore.io.probe import VideoInfo
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # PyAV too, imported where it is used: the CLI's --help reads the default here
+    from vidrestore.io.probe import VideoInfo
     from vidrestore.io.encode import EncodeOptions
     from vidrestore.pipeline.processor import Processor
     from vidrestore.pipeline.progress import Progress
@@ -58,6 +57,8 @@ class Segment:
 
 def keyframe_times(info: VideoInfo) -> list[Fraction]:
     """The presentation times of the video stream's keyframes, in order, from its packets alone."""
+    import av
+
     times: set[int] = set()
     with av.open(str(info.path), metadata_errors="ignore") as container:
         stream = container.streams[info.index]
@@ -90,27 +91,47 @@ def plan_segments(info: VideoInfo, seconds: float = DEFAULT_SEGMENT_SECONDS, *, 
 
 
 def run_segmented(info: VideoInfo, dst: Path, processor: Processor, encode: EncodeOptions, run: RunOptions,
-                  segments: list[Segment], folder: Path, *, stop: Stop, progress: Progress) -> RunReport:
+                  segments: list[Segment], folder: Path, *, stop: Stop, progress: Progress,
+                  done: dict[int, Path] | None = None,
+                  finished: Callable[[Segment, Path, RunReport], None] | None = None) -> RunReport:
     """Each segment through the runner into `folder`, then joined into `dst` with the
-    source's other streams: the file a single run over the same range would write."""
+    source's other streams: the file a single run over the same range would write.
+
+    `done` maps segments finished earlier to their files (a resumed job): those are not
+    run again. `finished(segment, file, report)` hears of each segment as its file is complete."""
     from vidrestore.pipeline.runner import RunReport, run_video
 
     report = RunReport()
-    parts = []
+    parts = dict(done or {})
     suffix = _part_suffix(encode)
     for segment in segments:
+        if segment.index in parts:
+            continue
         part = folder / f"segment-{segment.index:05d}{suffix}"
-        done = run_video(info, part, processor, encode, replace(run, start=segment.start, end=segment.end, copy_streams=False),
-                         stop=stop, progress=progress)
-        parts.append(part)
-        report.frames_in += done.frames_in
-        report.out_size = done.out_size
-        report.cropped = done.cropped
-        report.decode.decode_errors += done.decode.decode_errors
-        report.decode.fixed_timestamps += done.decode.fixed_timestamps
-        for stage in done.stages.seconds:
-            report.stages.add(stage, done.stages.seconds[stage], done.stages.frames[stage])
-    report.frames_out, report.streams = join_segments(info, dst, parts, run)
+        try:
+            result = run_video(info, part, processor, encode,
+                               replace(run, start=segment.start, end=segment.end, copy_streams=False),
+                               stop=stop, progress=progress)
+        except BaseException:
+            part.unlink(missing_ok=True)  # half a segment is no segment
+            raise
+        parts[segment.index] = part
+        if finished is not None:
+            finished(segment, part, result)
+        report.frames_in += result.frames_in
+        report.out_size = result.out_size
+        report.cropped = result.cropped
+        report.decode.decode_errors += result.decode.decode_errors
+        report.decode.fixed_timestamps += result.decode.fixed_timestamps
+        for stage in result.stages.seconds:
+            report.stages.add(stage, result.stages.seconds[stage], result.stages.frames[stage])
+    report.frames_out, report.streams = join_segments(info, dst, [parts[s.index] for s in segments], run)
+    if report.out_size == (0, 0):  # every segment was done before: the size is the joined stream's
+        import av
+
+        with av.open(str(dst)) as joined:
+            ctx = joined.streams.video[0].codec_context
+            report.out_size = (ctx.width, ctx.height)
     return report
 
 
@@ -131,6 +152,8 @@ def _part_suffix(encode: EncodeOptions) -> str:
 def join_segments(info: VideoInfo, dst: Path, parts: list[Path], run: RunOptions):
     """The encoded segments' video packets, in order, into `dst`, with the source's other
     streams muxed alongside as the runner does. Returns (video packets, the copy report)."""
+    import av
+
     from vidrestore.io.decode import Decoder
     from vidrestore.io.mux import StreamCopier, container_format
 
