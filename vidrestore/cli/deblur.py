@@ -24,9 +24,9 @@ def deblur(input_path: Path, processing: Processing, model: str | None, weights:
     description. Default output: INPUT.deblur.EXT beside the input.
     """
     from vidrestore.models.registry import DEFAULT_DEBLUR_MODEL
-    from vidrestore.pipeline.build import ModelStep, build_processor
+    from vidrestore.pipeline.build import ModelStep
     from vidrestore.pipeline.jobs import run_jobs
 
     spec = processing.spec((ModelStep(model or DEFAULT_DEBLUR_MODEL, "deblur", 1, weights),))
     jobs = processing.plan(input_path, "deblur", spec)
-    run_jobs(input_path, jobs, build_processor(spec, processing.echo), echo=processing.echo)
+    run_jobs(input_path, jobs, None, echo=processing.echo)

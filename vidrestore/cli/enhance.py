@@ -38,7 +38,6 @@ def enhance(input_path: Path, processing: Processing, filters: tuple[str, ...], 
     Example:
       vidrestore enhance in.mp4 --filter clahe --filter gamma=0.8 --filter richardson-lucy=motion:15:30
     """
-    from vidrestore.pipeline.build import build_processor
     from vidrestore.pipeline.jobs import run_jobs
 
     if not filters:
@@ -46,4 +45,4 @@ def enhance(input_path: Path, processing: Processing, filters: tuple[str, ...], 
     spec = processing.spec(filters=filters)
     spec.check()
     jobs = processing.plan(input_path, "enhanced", spec)
-    run_jobs(input_path, jobs, build_processor(spec), echo=processing.echo)
+    run_jobs(input_path, jobs, None, echo=processing.echo)

@@ -145,13 +145,14 @@ class Processing:
     quiet: bool = False
     resume: bool = False
     segment_seconds: float = DEFAULT_SEGMENT_SECONDS
+    cluster: str | None = None
 
     def plan(self, input_path: Path, tag: str, spec: ProcessingSpec) -> list:
         """The jobs for INPUT with `spec`, as these options ask (see `pipeline.jobs.plan_jobs`)."""
         from vidrestore.pipeline.jobs import plan_jobs
 
         return plan_jobs(input_path, self.output, tag, spec, self.encode, overwrite=self.overwrite, resume=self.resume,
-                         segment_seconds=self.segment_seconds)
+                         segment_seconds=self.segment_seconds, cluster=self.cluster)
 
     def spec(self, models: tuple = (), filters: tuple[str, ...] = ()) -> ProcessingSpec:
         """The processing description for `models` (ModelSteps) then `filters`, run as asked here."""
@@ -173,11 +174,11 @@ def processing_options(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, output: Path | None, runtime: Runtime, encode: EncodeOptions, batch: int,
                 tile: int | None, tile_overlap: int, overwrite: bool, quiet: bool, resume: bool,
-                segment_seconds: float | None, **kwargs: Any) -> Any:
-        if segment_seconds is not None and not resume:
-            raise UsageError("--segment-seconds sets the segments of a --resume run; add --resume")
+                segment_seconds: float | None, cluster: str | None, **kwargs: Any) -> Any:
+        if segment_seconds is not None and not (resume or cluster):
+            raise UsageError("--segment-seconds sets the segments of a --resume or --cluster run; add one of them")
         processing = Processing(output, runtime, encode, batch, tile, tile_overlap, overwrite, quiet, resume,
-                                segment_seconds or DEFAULT_SEGMENT_SECONDS)
+                                segment_seconds or DEFAULT_SEGMENT_SECONDS, cluster)
         return func(*args, processing=processing, **kwargs)
 
     options = [
@@ -195,8 +196,11 @@ def processing_options(func: F) -> F:
         click.option("--resume", is_flag=True,
                      help="Run videos in segments through a job folder beside the output, and finish the job an "
                           "interrupted or crashed run of the same command left."),
+        click.option("--cluster", metavar="local[:N]|ADDRESS",
+                     help="Run videos' segments on Ray workers: local (one per GPU, else one per two cores), local:N, "
+                          "or the address of a running Ray cluster (needs pip install 'vidrestore[cluster]')."),
         click.option("--segment-seconds", type=click.FloatRange(1, None, min_open=False), default=None,
-                     help=f"Segment length of a --resume run (cut at keyframes).  [default: {DEFAULT_SEGMENT_SECONDS:g}]"),
+                     help=f"Segment length of a --resume or --cluster run (cut at keyframes).  [default: {DEFAULT_SEGMENT_SECONDS:g}]"),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary."),
     ]
     for option in reversed(options):

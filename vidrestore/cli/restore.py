@@ -31,7 +31,7 @@ def restore(input_path: Path, processing: Processing, scale: int | None, deblur_
     rounding between the steps) and are encoded once. Default output:
     INPUT.restored.EXT beside the input.
     """
-    from vidrestore.pipeline.build import ModelStep, build_processor
+    from vidrestore.pipeline.build import ModelStep
     from vidrestore.pipeline.jobs import run_jobs
 
     if sr_model is None and scale is not None:
@@ -54,4 +54,4 @@ def restore(input_path: Path, processing: Processing, scale: int | None, deblur_
     spec = processing.spec(tuple(steps), filters)
     spec.check()
     jobs = processing.plan(input_path, "restored", spec)
-    run_jobs(input_path, jobs, build_processor(spec, processing.echo), echo=processing.echo)
+    run_jobs(input_path, jobs, None, echo=processing.echo)

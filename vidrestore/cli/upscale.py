@@ -21,11 +21,11 @@ from vidrestore.cli.options import Processing, processing_options, scale_options
 def upscale(input_path: Path, processing: Processing, scale: int, model: str | None, weights: Path | None, debug: bool) -> None:
     """Make INPUT (a video, an image or a folder of them) N times larger."""
     from vidrestore.models import DEFAULT_SR_MODEL
-    from vidrestore.pipeline.build import ModelStep, build_processor
+    from vidrestore.pipeline.build import ModelStep
     from vidrestore.pipeline.jobs import run_jobs
 
     step = ModelStep(model or DEFAULT_SR_MODEL, "sr", scale, weights)
     step.check()
     spec = processing.spec((step,))
     jobs = processing.plan(input_path, f"x{scale}", spec)
-    run_jobs(input_path, jobs, build_processor(spec, processing.echo), echo=processing.echo)
+    run_jobs(input_path, jobs, None, echo=processing.echo)

@@ -56,6 +56,7 @@ class Job:
     end: float | None = None  # seconds; None: to the end
     resume: bool = False  # run in segments through a job folder that a later run can resume
     segment_seconds: float = DEFAULT_SEGMENT_SECONDS
+    cluster: str | None = None  # run the segments on Ray: "local", "local:N" or an address (`cluster.ClusterSpec`)
 
     def __post_init__(self) -> None:
         if self.kind not in ("video", "image"):
@@ -137,7 +138,8 @@ def _plan_folder(src: Path, out_dir: Path, *, overwrite: bool) -> list[Target]:
 
 
 def plan_jobs(src: Path, output: Path | None, tag: str, processing: ProcessingSpec, encode: EncodeOptions, *,
-              overwrite: bool, resume: bool = False, segment_seconds: float = DEFAULT_SEGMENT_SECONDS) -> list[Job]:
+              overwrite: bool, resume: bool = False, segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
+              cluster: str | None = None) -> list[Job]:
     """The jobs for INPUT (a file or a folder), every output and the encoder checked
     against every video output before any work starts. Without `resume`, a job folder an
     interrupted run left for an output is one error line: it is never reused or deleted unasked."""
@@ -157,23 +159,45 @@ def plan_jobs(src: Path, output: Path | None, tag: str, processing: ProcessingSp
             folder = JobFolder(t.dst)
             if t.kind == "video" and folder.exists():
                 raise OutputError(folder.leftover_line())
-    return [Job(t.src, t.dst, t.kind, processing, encode, overwrite, resume=resume and t.kind == "video",
-                segment_seconds=segment_seconds) for t in targets]
+    if cluster is not None:
+        from vidrestore.pipeline.cluster import ClusterSpec, require_ray
+
+        ClusterSpec.parse(cluster)
+        require_ray()
+    # A cluster's segments live in a job folder too: what they cost is never lost to a crash.
+    segmented = resume or cluster is not None
+    return [Job(t.src, t.dst, t.kind, processing, encode, overwrite, resume=segmented and t.kind == "video",
+                segment_seconds=segment_seconds, cluster=cluster if t.kind == "video" else None) for t in targets]
 
 
 def run_job(job: Job, processor: Processor | None = None, *, stop: signals.Stop | None = None, echo: Echo | None = None) -> None:
-    """Run one job; `processor` None: built from `job.processing` here."""
-    if processor is None:
-        from vidrestore.pipeline.build import build_processor
+    """Run one job; `processor` None: built from `job.processing` here (a cluster job builds
+    none here: its workers do)."""
+    _run_job(job, _Processors(processor, echo), stop or signals.Stop(), echo)
 
-        processor = build_processor(job.processing, echo)
+
+class _Processors:
+    """The processor of a run of jobs, built at the first job that needs one here."""
+
+    def __init__(self, processor: Processor | None, echo: Echo | None) -> None:
+        self.processor, self.echo = processor, echo
+
+    def get(self, job: Job) -> Processor:
+        if self.processor is None:
+            from vidrestore.pipeline.build import build_processor
+
+            self.processor = build_processor(job.processing, self.echo)
+        return self.processor
+
+
+def _run_job(job: Job, processors: _Processors, stop: signals.Stop, echo: Echo | None) -> None:
     if job.kind == "video":
-        _process_video(job, processor, stop or signals.Stop(), echo)
+        _process_video(job, None if job.cluster else processors.get(job), stop, echo)
     else:
-        _process_image(job, processor, echo)
+        _process_image(job, processors.get(job), echo)
 
 
-def run_jobs(src: Path, jobs: list[Job], processor: Processor, *, echo: Echo | None = None) -> None:
+def run_jobs(src: Path, jobs: list[Job], processor: Processor | None = None, *, echo: Echo | None = None) -> None:
     """Process every job of INPUT with one processor; in a folder, a failing file is
     reported and the rest go on (but a full disk or a read-only file system ends the
     folder: every later file would fail too). `echo` None: quiet."""
@@ -183,6 +207,7 @@ def run_jobs(src: Path, jobs: list[Job], processor: Processor, *, echo: Echo | N
         except OSError as exc:
             raise OutputError(f"cannot create {jobs[0].dst.parent}: {exc.strerror or exc}") from None
     stop = signals.Stop()
+    processors = _Processors(processor, echo)
     written: list[Path] = []
     failures = 0
 
@@ -198,7 +223,7 @@ def run_jobs(src: Path, jobs: list[Job], processor: Processor, *, echo: Echo | N
             handle.grace = 1.0 if job.kind == "video" else 0.0
             try:
                 try:
-                    run_job(job, processor, stop=stop, echo=echo)
+                    _run_job(job, processors, stop, echo)
                 except OSError as exc:
                     raise _os_error(job, exc) from None
             except Interrupted as exc:
@@ -245,7 +270,7 @@ def _written_so_far(written: list[Path], total: int) -> str:
     return f"{len(written)} of {total} files were written ({shown}); the rest were not"
 
 
-def _process_video(job: Job, processor: Processor, stop: signals.Stop, echo: Echo | None) -> None:
+def _process_video(job: Job, processor: Processor | None, stop: signals.Stop, echo: Echo | None) -> None:
     from vidrestore.io.paths import atomic_output
     from vidrestore.io.probe import probe
     from vidrestore.pipeline.progress import Progress
@@ -261,8 +286,14 @@ def _process_video(job: Job, processor: Processor, stop: signals.Stop, echo: Ech
             if job.resume:
                 from vidrestore.pipeline.resume import run_resumable
 
+                cluster = None
+                if job.cluster is not None:
+                    from vidrestore.pipeline.cluster import ClusterSpec
+
+                    cluster = ClusterSpec.parse(job.cluster)
                 report = run_resumable(info, job.dst, tmp, processor, job.encode, run, _settings(job),
-                                       job.segment_seconds, stop=stop, progress=progress)
+                                       job.segment_seconds, stop=stop, progress=progress, cluster=cluster,
+                                       processing=job.processing, echo=echo)
             else:
                 report = run_video(info, tmp, processor, job.encode, run, stop=stop, progress=progress)
         finally:
