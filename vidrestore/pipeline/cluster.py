@@ -145,6 +145,14 @@ def default_workers(ray: Any) -> tuple[int, float]:
     return max(1, int(resources.get("CPU", 1)) // 2), 0.0
 
 
+def cpus_each(ray: Any, workers: int) -> int:
+    """The cores each worker asks Ray for: the cluster's shared out. Ray gives an actor as many
+    threads as the cores it asked for (OMP_NUM_THREADS), so one worker alone asking for one core
+    would run the model and the encoder at a fraction of the machine."""
+    largest = max((int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")), default=1)
+    return max(1, min(int(ray.cluster_resources().get("CPU", 1)) // max(1, workers), largest))  # an actor lives on one node
+
+
 def run_on_cluster(cluster: ClusterSpec, info: VideoInfo, processing: ProcessingSpec, encode: EncodeOptions, batch: int,
                    segments: list[Segment], todo: list[int], deliver, *, stop, echo=None) -> None:
     """Run the segments numbered `todo` on the cluster; `deliver(segment, data, frames)` gets
@@ -167,10 +175,13 @@ def run_on_cluster(cluster: ClusterSpec, info: VideoInfo, processing: Processing
 
         count, gpus = default_workers(ray)
         count = cluster.workers or count
-        actor = ray.remote(num_cpus=1, num_gpus=gpus)(SegmentWorker).options(max_restarts=-1, max_task_retries=-1)
-        workers = [actor.remote(processing, encode) for _ in range(min(count, max(1, len(todo))))]
+        count = min(count, max(1, len(todo)))
+        cpus = cpus_each(ray, count)
+        actor = ray.remote(num_cpus=cpus, num_gpus=gpus)(SegmentWorker).options(max_restarts=-1, max_task_retries=-1)
+        workers = [actor.remote(processing, encode) for _ in range(count)]
         if echo is not None:
-            echo(f"cluster: {len(workers)} worker{'s' if len(workers) != 1 else ''} ({'1 GPU' if gpus else '1 CPU'} each)")
+            each = f"1 GPU and {cpus} CPU" if gpus else f"{cpus} CPU"
+            echo(f"cluster: {len(workers)} worker{'s' if len(workers) != 1 else ''} ({each} each)")
         part_suffix = _part_suffix(encode)
         queue = list(todo)
         running: dict[Any, tuple[Any, int]] = {}
