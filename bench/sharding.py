@@ -28,21 +28,11 @@ from vidrestore.signals import Stop
 
 
 def _cluster_run(info, dst: Path, spec: ProcessingSpec, encode: EncodeOptions, segments, folder: Path, workers: int) -> float:
-    from vidrestore.pipeline.cluster import ClusterSpec, run_on_cluster
-    from vidrestore.pipeline.segments import _part_suffix
-
-    parts: dict[int, Path] = {}
-    suffix = _part_suffix(encode)
-
-    def deliver(segment, data: bytes, frames: int) -> None:
-        part = folder / f"segment-{segment.index:05d}{suffix}"
-        part.write_bytes(data)
-        parts[segment.index] = part
+    from vidrestore.pipeline.cluster import ClusterSpec, run_cluster_segments
 
     started = time.perf_counter()
-    run_on_cluster(ClusterSpec(None, workers), info, spec, encode, spec.batch, segments, [s.index for s in segments], deliver,
-                   stop=Stop())
-    join_segments(info, dst, [parts[s.index] for s in segments], RunOptions())
+    run_cluster_segments(ClusterSpec(None, workers), info, dst, spec, encode, RunOptions(batch=spec.batch), segments, folder,
+                         stop=Stop())
     return time.perf_counter() - started
 
 

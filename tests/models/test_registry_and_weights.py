@@ -71,3 +71,19 @@ def test_shipped_espcn_weights_exist_and_load(scale):
     assert spec.weights_path(scale).is_file()
     model = build_model(spec, scale)
     assert model.scale == scale
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_loaded_model_keeps_the_contract_it_declares(name: str) -> None:
+    """What a LoadedModel says (channels, scale, size multiple) is what its module does."""
+    import torch
+
+    from vidrestore.models import load
+
+    scale = MODELS[name].scales[-1]
+    loaded = load(name, scale=scale, untrained_ok=True)
+    assert loaded.in_channels == loaded.out_channels == (1 if MODELS[name].color == "y" else 3)
+    h, w = 2 * loaded.multiple + 3, 3 * loaded.multiple + 1  # not multiples: the module pads itself
+    with torch.no_grad():
+        out = loaded.module(torch.rand(1, loaded.in_channels, h, w))
+    assert tuple(out.shape) == (1, loaded.out_channels, h * scale, w * scale)

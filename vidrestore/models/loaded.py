@@ -26,8 +26,8 @@ class LoadedModel:
 
     Input and output are float NCHW: `in_channels` planes (Y' for colour "y",
     R'G'B' for "rgb") in [0, 1], and `scale` times larger with as many
-    channels. Consumers clamp outputs to `clamp`: no architecture here bounds
-    its own output."""
+    channels. No architecture here bounds its own output: every consumer
+    (the stages, eval, export's check) clamps to [0, 1] itself."""
 
     module: nn.Module
     spec: ModelSpec
@@ -60,13 +60,6 @@ class LoadedModel:
         pad (mirrored) to theirs inside the module, so any frame still goes in."""
         return int(getattr(self.module, "multiple", 1))
 
-    @property
-    def clamp(self) -> tuple[float, float]:
-        return 0.0, 1.0
-
-    @property
-    def label(self) -> str:
-        return self.name if self.task != "sr" else f"{self.name} x{self.scale}"
 
 
 def load(name: str, *, scale: int, weights: Path | None = None, task: Task | None = None,

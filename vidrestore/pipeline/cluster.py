@@ -171,7 +171,7 @@ def run_on_cluster(cluster: ClusterSpec, info: VideoInfo, processing: Processing
         with contextlib.redirect_stderr(io.StringIO()):
             ray.init(**kwargs)
     try:
-        from vidrestore.pipeline.segments import _part_suffix
+        from vidrestore.pipeline.segments import part_suffix
 
         count, gpus = default_workers(ray)
         count = cluster.workers or count
@@ -182,7 +182,7 @@ def run_on_cluster(cluster: ClusterSpec, info: VideoInfo, processing: Processing
         if echo is not None:
             each = f"1 GPU and {cpus} CPU" if gpus else f"{cpus} CPU"
             echo(f"cluster: {len(workers)} worker{'s' if len(workers) != 1 else ''} ({each} each)")
-        part_suffix = _part_suffix(encode)
+        suffix_out = part_suffix(encode)
         queue = list(todo)
         running: dict[Any, tuple[Any, int]] = {}
 
@@ -192,7 +192,7 @@ def run_on_cluster(cluster: ClusterSpec, info: VideoInfo, processing: Processing
             segment = segments[index]
             data, suffix = first if first is not None else excerpt(info, segment)
             first = None
-            ref = worker.run.remote(ray.put(data), suffix, part_suffix, segment.start, segment.end, batch)
+            ref = worker.run.remote(ray.put(data), suffix, suffix_out, segment.start, segment.end, batch)
             running[ref] = (worker, index)
 
         for worker in workers:
@@ -203,9 +203,11 @@ def run_on_cluster(cluster: ClusterSpec, info: VideoInfo, processing: Processing
             if stop.is_set():
                 for ref in running:
                     ray.cancel(ref, force=True)
+                import signal
+
                 from vidrestore.errors import Interrupted
 
-                raise Interrupted(stop.signum or 2)
+                raise Interrupted(stop.signum or signal.SIGINT)
             for ref in ready:
                 worker, index = running.pop(ref)
                 data, frames = ray.get(ref)
@@ -215,3 +217,28 @@ def run_on_cluster(cluster: ClusterSpec, info: VideoInfo, processing: Processing
     finally:
         if started_here:
             ray.shutdown()
+
+
+def run_cluster_segments(cluster: ClusterSpec, info: VideoInfo, dst: Path, processing: ProcessingSpec, encode: EncodeOptions,
+                         run, segments: list[Segment], folder: Path, *, stop, done: dict[int, Path] | None = None,
+                         finished=None, progress=None, echo=None):
+    """`segments.run_segmented` on the cluster: the segments not in `done` run on workers, each
+    written into `folder` as it arrives (`finished(segment, file, frames)` hears of it), then
+    the join into `dst` on this machine."""
+    from vidrestore.pipeline.segments import join_segments, part_suffix
+
+    suffix = part_suffix(encode)
+    parts = dict(done or {})
+
+    def deliver(segment: Segment, data: bytes, frames: int) -> None:
+        part = folder / f"segment-{segment.index:05d}{suffix}"
+        part.write_bytes(data)
+        parts[segment.index] = part
+        if finished is not None:
+            finished(segment, part, frames)
+        if progress is not None:
+            progress.update(frames)
+
+    todo = [s.index for s in segments if s.index not in parts]
+    run_on_cluster(cluster, info, processing, encode, run.batch, segments, todo, deliver, stop=stop, echo=echo)
+    return join_segments(info, dst, [parts[s.index] for s in segments], run)

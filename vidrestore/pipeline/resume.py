@@ -199,49 +199,21 @@ def run_resumable(info, dst: Path, tmp: Path, processor, encode, run, settings: 
     if manifest.done:
         log.info("%s: resuming: %d of %d segments were done", dst, len(manifest.done), len(manifest.segments))
 
-    def finished(segment, part: Path, result) -> None:
+    def finished(segment, part: Path, frames: int) -> None:
         with part.open("rb") as f:
             os.fsync(f.fileno())  # listed only once it is on the disk
-        manifest.done[segment.index] = {"file": part.name, "frames": result.frames_out, "sha256": file_sha256(part)}
+        manifest.done[segment.index] = {"file": part.name, "frames": frames, "sha256": file_sha256(part)}
         folder.write(manifest)
 
     if cluster is None:
         report = run_segmented(info, tmp, processor, encode, run, manifest.segments, folder.path, stop=stop,
                                progress=progress, done=done, finished=finished)
     else:
-        report = _run_cluster(cluster, info, tmp, processing, encode, run, manifest, folder, done, finished,
-                              stop=stop, progress=progress, echo=echo)
+        from vidrestore.pipeline.cluster import run_cluster_segments
+
+        report = run_cluster_segments(cluster, info, tmp, processing, encode, run, manifest.segments, folder.path, stop=stop,
+                                      done=done, finished=finished, progress=progress, echo=echo)
     report.resumed = len(done)
     report.segments = len(manifest.segments)
     return report
 
-
-def _run_cluster(cluster, info, tmp: Path, processing, encode, run, manifest: Manifest, folder: JobFolder,
-                 done: dict[int, Path], finished, *, stop, progress, echo):
-    """The segments not done yet on the cluster, each written into the job folder as it arrives; then the join."""
-    from types import SimpleNamespace
-
-    from vidrestore.pipeline.cluster import run_on_cluster
-    from vidrestore.pipeline.runner import RunReport
-    from vidrestore.pipeline.segments import _part_suffix, join_segments
-
-    suffix = _part_suffix(encode)
-    parts = dict(done)
-
-    def deliver(segment, data: bytes, frames: int) -> None:
-        part = folder.path / f"segment-{segment.index:05d}{suffix}"
-        part.write_bytes(data)
-        parts[segment.index] = part
-        finished(segment, part, SimpleNamespace(frames_out=frames))
-        progress.update(frames)
-
-    todo = [s.index for s in manifest.segments if s.index not in parts]
-    run_on_cluster(cluster, info, processing, encode, run.batch, manifest.segments, todo, deliver, stop=stop, echo=echo)
-    report = RunReport()
-    report.frames_out, report.streams = join_segments(info, tmp, [parts[s.index] for s in manifest.segments], run)
-    import av
-
-    with av.open(str(tmp)) as joined:
-        ctx = joined.streams.video[0].codec_context
-        report.out_size = (ctx.width, ctx.height)
-    return report

@@ -93,17 +93,17 @@ def plan_segments(info: VideoInfo, seconds: float = DEFAULT_SEGMENT_SECONDS, *, 
 def run_segmented(info: VideoInfo, dst: Path, processor: Processor, encode: EncodeOptions, run: RunOptions,
                   segments: list[Segment], folder: Path, *, stop: Stop, progress: Progress,
                   done: dict[int, Path] | None = None,
-                  finished: Callable[[Segment, Path, RunReport], None] | None = None) -> RunReport:
+                  finished: Callable[[Segment, Path, int], None] | None = None) -> RunReport:
     """Each segment through the runner into `folder`, then joined into `dst` with the
     source's other streams: the file a single run over the same range would write.
 
     `done` maps segments finished earlier to their files (a resumed job): those are not
-    run again. `finished(segment, file, report)` hears of each segment as its file is complete."""
+    run again. `finished(segment, file, frames)` hears of each segment as its file is complete."""
     from vidrestore.pipeline.runner import RunReport, run_video
 
     report = RunReport()
     parts = dict(done or {})
-    suffix = _part_suffix(encode)
+    suffix = part_suffix(encode)
     for segment in segments:
         if segment.index in parts:
             continue
@@ -117,25 +117,19 @@ def run_segmented(info: VideoInfo, dst: Path, processor: Processor, encode: Enco
             raise
         parts[segment.index] = part
         if finished is not None:
-            finished(segment, part, result)
+            finished(segment, part, result.frames_out)
         report.frames_in += result.frames_in
-        report.out_size = result.out_size
         report.cropped = result.cropped
         report.decode.decode_errors += result.decode.decode_errors
         report.decode.fixed_timestamps += result.decode.fixed_timestamps
         for stage in result.stages.seconds:
             report.stages.add(stage, result.stages.seconds[stage], result.stages.frames[stage])
-    report.frames_out, report.streams = join_segments(info, dst, [parts[s.index] for s in segments], run)
-    if report.out_size == (0, 0):  # every segment was done before: the size is the joined stream's
-        import av
-
-        with av.open(str(dst)) as joined:
-            ctx = joined.streams.video[0].codec_context
-            report.out_size = (ctx.width, ctx.height)
+    joined = join_segments(info, dst, [parts[s.index] for s in segments], run)
+    report.frames_out, report.streams, report.out_size = joined.frames_out, joined.streams, joined.out_size
     return report
 
 
-def _part_suffix(encode: EncodeOptions) -> str:
+def part_suffix(encode: EncodeOptions) -> str:
     """QuickTime for the encoded segments where it takes the codec: it keeps both the presentation
     and the decode time of every packet, which B-frames need at the joins (Matroska keeps the
     presentation times only). Matroska otherwise: FFV1 is intra-only, decode time = presentation time."""
@@ -149,10 +143,13 @@ def _part_suffix(encode: EncodeOptions) -> str:
     return ".mov"
 
 
-def join_segments(info: VideoInfo, dst: Path, parts: list[Path], run: RunOptions):
+def join_segments(info: VideoInfo, dst: Path, parts: list[Path], run: RunOptions) -> RunReport:
     """The encoded segments' video packets, in order, into `dst`, with the source's other
-    streams muxed alongside as the runner does. Returns (video packets, the copy report)."""
+    streams muxed alongside as the runner does. The report gives the frames written, the
+    copied streams and the frame size."""
     import av
+
+    from vidrestore.pipeline.runner import RunReport
 
     from vidrestore.io.decode import Decoder
     from vidrestore.io.mux import StreamCopier, container_format
@@ -167,6 +164,7 @@ def join_segments(info: VideoInfo, dst: Path, parts: list[Path], run: RunOptions
         with av.open(str(parts[0])) as first:
             template = first.streams.video[0]
             video = output.add_stream_from_template(template)
+            size = (template.codec_context.width, template.codec_context.height)
         for key, value in info.video_tags:  # as the runner's encoder tags its stream
             video.metadata[key] = value
         video.time_base = info.time_base
@@ -189,4 +187,4 @@ def join_segments(info: VideoInfo, dst: Path, parts: list[Path], run: RunOptions
             copier.mux_until(None)
         finally:
             copier.close()
-    return frames, copier.report
+    return RunReport(frames_out=frames, out_size=size, streams=copier.report)
