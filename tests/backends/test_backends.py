@@ -133,6 +133,30 @@ def test_torch_compile_matches_eager_and_pads_the_last_batch() -> None:
     assert float((tail - eager.run(x[:2])).abs().max()) < PARITY
 
 
+@pytest.mark.parametrize("name", ["torch", "onnxruntime"])
+def test_frames_one_call_at_a_time_equal_the_whole_batch(name: str) -> None:
+    """What the CPU staging relies on when it cuts a batch into chunks: bit for bit the same."""
+    for model, scale in (("espcn", 3), ("bicubic", 2)):
+        backend = open_backend(name, load(model, scale=scale), "cpu")
+        x = torch.rand(4, 1, 30, 44, generator=torch.Generator().manual_seed(7))
+        whole = backend.run_device(x.clone())
+        assert torch.equal(torch.cat([backend.run_device(x[i : i + 1].clone()) for i in range(4)]), whole)
+
+
+def test_onnxruntime_on_a_cpu_plans_no_memory_pattern_and_shares_one_arena() -> None:
+    """No pattern block beside the arena's own chunks, and an arena grown by what is asked:
+    about half the memory per call (figures in onnxruntime_backend)."""
+    model = load("espcn", scale=2)
+    first, second = (open_backend("onnxruntime", model, "cpu") for _ in range(2))
+    for backend in (first, second):
+        options = backend.session.get_session_options()
+        assert options.enable_mem_pattern is False
+        assert options.get_session_config_entry("session.use_env_allocators") == "1"
+    x = torch.rand(2, 1, 20, 28, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(first.run(x), second.run(x))
+    assert float((first.run(x) - open_backend("torch", model, "cpu").run(x)).abs().max()) < PARITY
+
+
 def test_the_cli_offers_exactly_the_backends_there_are() -> None:
     from vidrestore.backends import BACKEND_NAMES, BACKENDS
     from vidrestore.cli.options import BACKEND_NAMES as offered

@@ -1,10 +1,12 @@
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
-from vidrestore.ops.resize import _contributions, chroma_shift, imresize
+from vidrestore.ops.resize import _contributions, chroma_shift, imresize, prepare_for_compile
 
 
 def test_constant_image_stays_constant_for_every_kernel_and_scale():
@@ -75,3 +77,27 @@ def test_matches_scikit_image_style_reference_on_random_data():
     fast = imresize(x, scale=3)
     general = imresize(x, size=(27, 39))  # same ratio, general path via size
     torch.testing.assert_close(fast, general, atol=1e-5, rtol=0)
+
+
+def test_the_pipeline_imports_without_torch_dynamo():
+    """torch.compile's machinery (about 60 MB and a second or two) loads only for the torch-compile backend."""
+    code = ("import sys, vidrestore.ops.resize, vidrestore.pipeline.runner, vidrestore.pipeline.processor; "
+            "print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_prepared_for_compile_the_resampler_answers_the_same():
+    x = torch.rand(2, 1, 9, 13, generator=torch.Generator().manual_seed(4))
+    before = imresize(x, scale=3, shift=(0.0, 1 / 3))
+    prepare_for_compile()
+    prepare_for_compile()  # once is enough; twice changes nothing
+    assert torch.equal(imresize(x, scale=3, shift=(0.0, 1 / 3)), before)
+
+
+@pytest.mark.slow
+def test_a_compiled_resampler_answers_as_the_eager_one():
+    x = torch.rand(2, 1, 9, 13, generator=torch.Generator().manual_seed(4))
+    prepare_for_compile()
+    compiled = torch.compile(lambda t: imresize(t, scale=3), dynamic=False)
+    assert float((compiled(x) - imresize(x, scale=3)).abs().max()) < 1e-5

@@ -46,6 +46,9 @@ class TorchBackend:
         self.compiled = None
         self._shape: tuple[int, ...] | None = None  # the batch shape compiled for
         if compile:
+            from vidrestore.ops.resize import prepare_for_compile
+
+            prepare_for_compile()  # the resamplers' numpy weights are called, not traced
             mode = "reduce-overhead" if self.device == "cuda" else None  # reduce-overhead: CUDA graphs
             self.compiled = torch.compile(self.model, mode=mode, dynamic=False, fullgraph=False)
 

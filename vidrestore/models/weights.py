@@ -144,11 +144,22 @@ def check_options(spec: ModelSpec, options: Mapping[str, Any], *, name: str) -> 
             raise WeightsError(f"{name}: {key} is {_brief(value)}; {spec.name} takes {rule.describe()}")
 
 
+class _NoRandomInit(torch.overrides.TorchFunctionMode):
+    """Random initialisation skipped: on the meta device there are no values to draw, and
+    `normal_` there goes through PyTorch's Python reference kernels, whose import pulls in
+    torch._dynamo (about 75 MB and 2 s that a run never needs)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in (torch.Tensor.normal_, nn.init.normal_, nn.init.trunc_normal_):
+            return args[0] if args else (kwargs or {})["tensor"]
+        return func(*args, **(kwargs or {}))
+
+
 def shape_only(spec: ModelSpec, scale: int, options: Mapping[str, Any]) -> nn.Module:
     """The model on PyTorch's meta device: every tensor's name and shape, no memory.
     Call with options `check_options` has passed: a model's size in Python objects is still bounded by them."""
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _NoRandomInit():
             return spec.build(scale=scale, **options)
     except ValueError as exc:  # an architecture's own rule the bounds do not express
         raise WeightsError(f"{spec.name} x{scale} cannot be built with {dict(options)}: {exc}") from None

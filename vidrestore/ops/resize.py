@@ -122,13 +122,26 @@ def _upscale_axis(x: torch.Tensor, dim: int, factor: int, kernel: str, shift: fl
     return out.movedim(last, dim)
 
 
-@torch.compiler.disable  # numpy: torch.compile calls it as it is rather than tracing it
 @lru_cache(maxsize=64)
 def _polyphase_2d(factor: int, kernel: str, shift_y: float, shift_x: float) -> tuple[torch.Tensor, tuple[int, int]]:
     """The (factor^2, 1, taps_y, taps_x) weights of `_upscale_2d` and each axis' `lo` (see `_phases`)."""
     (wy, lo_y), (wx, lo_x) = _phases(factor, kernel, shift_y), _phases(factor, kernel, shift_x)
     taps = np.einsum("pt,qs->pqts", wy, wx).reshape(factor * factor, 1, wy.shape[1], wx.shape[1])
     return torch.from_numpy(np.ascontiguousarray(taps)), (lo_y, lo_x)
+
+
+def prepare_for_compile() -> None:
+    """Make `imresize` traceable by `torch.compile`: its numpy weight builder is then called
+    as it is rather than traced (`torch.compiler.disable`). Done on demand by the backend
+    that compiles, not at import: the decorator imports torch._dynamo, about 60 MB of
+    memory and over a second of start-up that every other run would pay for nothing."""
+    global _polyphase_2d, _compile_ready
+    if not _compile_ready:
+        _polyphase_2d = torch.compiler.disable(_polyphase_2d)
+        _compile_ready = True
+
+
+_compile_ready = False  # `prepare_for_compile` has run
 
 
 def _upscale_2d(x: torch.Tensor, factor: int, kernel: str, shift: tuple[float, float]) -> torch.Tensor:

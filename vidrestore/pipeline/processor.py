@@ -68,7 +68,8 @@ class SuperResolution(_ModelStage):
 
     def step(self, luma: torch.Tensor, chroma: torch.Tensor, fmt: PlaneFormat) -> tuple[torch.Tensor, torch.Tensor]:
         black, span, _, _ = levels(fmt)
-        out = self.backend.run_device((luma.float().unsqueeze(1) - black) / span).squeeze(1)
+        # In place on the fresh float copy: one frame-sized float tensor, not three.
+        out = self.backend.run_device(luma.float().unsqueeze(1).sub_(black).div_(span)).squeeze(1)
         h, w = out.shape[-2:]
         chroma = upsample_chroma(chroma.float(), fmt, (self.scale, self.scale), fmt.chroma_size(w, h))
         return pack(out.mul_(span).add_(black), fmt), pack(chroma, fmt)  # run_device's result is ours to change
@@ -89,7 +90,7 @@ class RGBModel(_ModelStage):
         return self.backend.run_device(rgb)
 
     def step(self, luma: torch.Tensor, chroma: torch.Tensor, fmt: PlaneFormat) -> tuple[torch.Tensor, torch.Tensor]:
-        rgb = self.process_rgb(codes_to_rgb(luma, chroma, fmt), fmt.matrix).clamp(0.0, 1.0)
+        rgb = self.process_rgb(codes_to_rgb(luma, chroma, fmt), fmt.matrix).clamp_(0.0, 1.0)  # run_device's: ours
         return rgb_to_codes(rgb, fmt)
 
 
