@@ -191,10 +191,23 @@ class _Processors:
 
 
 def _run_job(job: Job, processors: _Processors, stop: signals.Stop, echo: Echo | None) -> None:
-    if job.kind == "video":
-        _process_video(job, None if job.cluster else processors.get(job), stop, echo)
+    if job.kind == "video" and job.cluster is not None:
+        def failed(_job: Job, exc: BaseException) -> None:
+            raise exc
+
+        _run_on_cluster([job], stop, echo, [], failed)
+    elif job.kind == "video":
+        _process_video(job, processors.get(job), stop, echo)
     else:
         _process_image(job, processors.get(job), echo)
+
+
+def _run_on_cluster(jobs: list[Job], stop: signals.Stop, echo: Echo | None, written: list[Path],
+                    failed: Callable[[Job, BaseException], None]) -> None:
+    from vidrestore.pipeline.cluster_jobs import run_cluster_jobs
+
+    run_cluster_jobs(jobs, [_settings(job) for job in jobs], stop=stop, echo=echo, written=written, failed=failed,
+                     report_line=lambda job, report, seconds: _report(job, report, seconds, echo))
 
 
 def run_jobs(src: Path, jobs: list[Job], processor: Processor | None = None, *, echo: Echo | None = None) -> None:
@@ -214,30 +227,46 @@ def run_jobs(src: Path, jobs: list[Job], processor: Processor | None = None, *, 
     def outcome() -> str:
         return _written_so_far(written, len(jobs))
 
+    def failed(job: Job, exc: BaseException) -> None:
+        """One file's error: the end of a single-file run or of a folder on a full disk,
+        else a line, and the folder goes on."""
+        nonlocal failures
+        if isinstance(exc, OSError):
+            exc = _os_error(job, exc)
+        if isinstance(exc, Interrupted):
+            raise Interrupted(exc.signum, outcome()) from None
+        if not isinstance(exc, VidrestoreError):
+            raise exc
+        if len(jobs) == 1 or isinstance(exc, _EndsTheFolder):
+            if written:
+                log.error("%s", exc)
+                raise OutputError(f"stopped: {outcome()}") from None
+            raise exc
+        failures += 1
+        log.error("%s", exc)
+
+    on_cluster = [job for job in jobs if job.cluster is not None]
     with signals.graceful(stop.request, outcome=outcome) as handle:
         for job in jobs:
+            if job.cluster is not None:
+                continue
             if stop.signum is not None:
                 raise Interrupted(stop.signum, outcome())
             # The video runner stops between batches; an image is one model call that cannot
             # stop halfway, so a signal ends the process at once (its temporary removed).
             handle.grace = 1.0 if job.kind == "video" else 0.0
             try:
-                try:
-                    _run_job(job, processors, stop, echo)
-                except OSError as exc:
-                    raise _os_error(job, exc) from None
-            except Interrupted as exc:
-                raise Interrupted(exc.signum, outcome()) from None
-            except VidrestoreError as exc:
-                if len(jobs) == 1 or isinstance(exc, _EndsTheFolder):
-                    if written:
-                        log.error("%s", exc)
-                        raise OutputError(f"stopped: {outcome()}") from None
-                    raise
-                failures += 1
-                log.error("%s", exc)
+                _run_job(job, processors, stop, echo)
+            except (VidrestoreError, OSError) as exc:
+                failed(job, exc)
             else:
                 written.append(job.dst)
+        if on_cluster:
+            handle.grace = 10.0  # cancelling the workers' segments and stopping a local Ray
+            try:
+                _run_on_cluster(on_cluster, stop, echo, written, failed)
+            except Interrupted as exc:
+                raise Interrupted(exc.signum, outcome()) from None
     if failures:
         raise InputError(f"{failures} of {len(jobs)} files failed (see above)")
 
@@ -286,14 +315,8 @@ def _process_video(job: Job, processor: Processor | None, stop: signals.Stop, ec
             if job.resume:
                 from vidrestore.pipeline.resume import run_resumable
 
-                cluster = None
-                if job.cluster is not None:
-                    from vidrestore.pipeline.cluster import ClusterSpec
-
-                    cluster = ClusterSpec.parse(job.cluster)
                 report = run_resumable(info, job.dst, tmp, processor, job.encode, run, _settings(job),
-                                       job.segment_seconds, stop=stop, progress=progress, cluster=cluster,
-                                       processing=job.processing, echo=echo)
+                                       job.segment_seconds, stop=stop, progress=progress)
             else:
                 report = run_video(info, tmp, processor, job.encode, run, stop=stop, progress=progress)
         finally:
@@ -302,7 +325,11 @@ def _process_video(job: Job, processor: Processor | None, stop: signals.Stop, ec
         from vidrestore.pipeline.resume import JobFolder
 
         JobFolder(job.dst).remove()  # the output is complete: nothing is left to resume
-    elapsed = time.monotonic() - started
+    _report(job, report, time.monotonic() - started, echo)
+
+
+def _report(job: Job, report, elapsed: float, echo: Echo | None) -> None:
+    """A finished video's warnings and its line."""
     stats = report.decode
     if stats.decode_errors:
         log.warning("%s: %d decode errors (corrupt input); %d frames were decoded and written", job.src, stats.decode_errors, stats.frames)

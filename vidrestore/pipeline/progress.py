@@ -19,9 +19,19 @@ class Progress:
         self._last_draw = 0.0
         self._last_pct = -1
         self.stages = None  # the runner's StageTimes: per-stage fps on the line
+        self.note = ""  # e.g. a cluster's workers alive
 
     def update(self, frames: int) -> None:
         self.done += frames
+        self._draw()
+
+    def set(self, done: int, *, note: str = "") -> None:
+        """The count as a whole (a cluster's frames, finished and in hand, can go down when a
+        worker dies mid-segment), and a note at the end of the line."""
+        self.done, self.note = done, note
+        self._draw()
+
+    def _draw(self) -> None:
         if not self.enabled:
             return
         now = time.monotonic()
@@ -53,7 +63,16 @@ class Progress:
             parts.append(f"{self.done} frames {fps:.1f} fps")
         if self.stages is not None and self.done:
             parts.append(f"({self.stages.line()})")
+        if self.note:
+            parts.append(self.note)
         return "  ".join(parts)
+
+    def clear(self) -> None:
+        """Wipe the drawn line, so another line can be printed (the next update draws it again)."""
+        if self.enabled and self.tty:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self._last_draw = 0.0
 
     def close(self) -> None:
         if self.enabled and self.tty:

@@ -165,55 +165,68 @@ def refuse_changed(folder: JobFolder, reason: str) -> UsageError:
                       f"or delete {folder.path} to start over")
 
 
-def run_resumable(info, dst: Path, tmp: Path, processor, encode, run, settings: dict[str, Any], seconds: float, *,
-                  stop, progress, cluster=None, processing=None, echo=None):
-    """The video of `info` into `tmp` (the atomic output of `dst`) segment by segment, through
-    `dst`'s job folder: a manifest there is resumed (after its checks), else a new one started.
-    The folder is left for `--resume` if this raises, and removed by `finish` once `dst` is complete."""
-    import logging
+class ResumableJob:
+    """One output's job folder, opened for a run: its manifest (resumed after its checks,
+    or new) and the segment files an earlier run finished, re-checked."""
 
-    from vidrestore.pipeline.segments import plan_segments, run_segmented
+    def __init__(self, info, dst: Path, settings: dict[str, Any], seconds: float, run) -> None:
+        import logging
 
-    log = logging.getLogger(__name__)
-    folder = JobFolder(dst)
-    identity = input_identity(info.path)
-    manifest = folder.read() if folder.exists() else None
-    if manifest is not None:
-        reason = changed_settings(manifest, identity, settings)
-        if reason is not None:
-            raise refuse_changed(folder, reason)
-    else:
-        start = None if run.start is None else Fraction(str(run.start)) if isinstance(run.start, float) else run.start
-        end = None if run.end is None else Fraction(str(run.end)) if isinstance(run.end, float) else run.end
-        manifest = Manifest(identity, settings, plan_segments(info, seconds, start=start, end=end))
-        folder.write(manifest)
-    done: dict[int, Path] = {}
-    for index, entry in sorted(manifest.done.items()):
-        part = folder.path / entry["file"]
-        if part.is_file() and file_sha256(part) == entry["sha256"]:
-            done[index] = part
-            progress.update(entry["frames"])
+        from vidrestore.pipeline.segments import plan_segments
+
+        log = logging.getLogger(__name__)
+        self.folder = folder = JobFolder(dst)
+        identity = input_identity(info.path)
+        manifest = folder.read() if folder.exists() else None
+        if manifest is not None:
+            reason = changed_settings(manifest, identity, settings)
+            if reason is not None:
+                raise refuse_changed(folder, reason)
         else:
-            log.warning("%s: segment %d of %d is missing or damaged; it is processed again", dst, index + 1, len(manifest.segments))
-            del manifest.done[index]
-    if manifest.done:
-        log.info("%s: resuming: %d of %d segments were done", dst, len(manifest.done), len(manifest.segments))
+            start = None if run.start is None else Fraction(str(run.start)) if isinstance(run.start, float) else run.start
+            end = None if run.end is None else Fraction(str(run.end)) if isinstance(run.end, float) else run.end
+            manifest = Manifest(identity, settings, plan_segments(info, seconds, start=start, end=end))
+            folder.write(manifest)
+        self.manifest = manifest
+        self.done: dict[int, Path] = {}  # finished by an earlier run
+        for index, entry in sorted(manifest.done.items()):
+            part = folder.path / entry["file"]
+            if part.is_file() and file_sha256(part) == entry["sha256"]:
+                self.done[index] = part
+            else:
+                log.warning("%s: segment %d of %d is missing or damaged; it is processed again", dst, index + 1,
+                            len(manifest.segments))
+                del manifest.done[index]
+        if manifest.done:
+            log.info("%s: resuming: %d of %d segments were done", dst, len(manifest.done), len(manifest.segments))
 
-    def finished(segment, part: Path, frames: int) -> None:
+    @property
+    def segments(self) -> list[Segment]:
+        return self.manifest.segments
+
+    @property
+    def done_frames(self) -> int:
+        return sum(self.manifest.done[i]["frames"] for i in self.done)
+
+    def finished(self, segment: Segment, part: Path, frames: int) -> None:
+        """`part` holds `segment`, complete: flushed to the disk, then listed."""
         with part.open("rb") as f:
-            os.fsync(f.fileno())  # listed only once it is on the disk
-        manifest.done[segment.index] = {"file": part.name, "frames": frames, "sha256": file_sha256(part)}
-        folder.write(manifest)
+            os.fsync(f.fileno())
+        self.manifest.done[segment.index] = {"file": part.name, "frames": frames, "sha256": file_sha256(part)}
+        self.folder.write(self.manifest)
 
-    if cluster is None:
-        report = run_segmented(info, tmp, processor, encode, run, manifest.segments, folder.path, stop=stop,
-                               progress=progress, done=done, finished=finished)
-    else:
-        from vidrestore.pipeline.cluster import run_cluster_segments
 
-        report = run_cluster_segments(cluster, info, tmp, processing, encode, run, manifest.segments, folder.path, stop=stop,
-                                      done=done, finished=finished, progress=progress, echo=echo)
-    report.resumed = len(done)
-    report.segments = len(manifest.segments)
+def run_resumable(info, dst: Path, tmp: Path, processor, encode, run, settings: dict[str, Any], seconds: float, *,
+                  stop, progress):
+    """The video of `info` into `tmp` (the atomic output of `dst`) segment by segment on this
+    machine, through `dst`'s job folder (`ResumableJob`). The folder is left for `--resume` if
+    this raises, and removed by the caller once `dst` is complete."""
+    from vidrestore.pipeline.segments import run_segmented
+
+    job = ResumableJob(info, dst, settings, seconds, run)
+    progress.update(job.done_frames)
+    report = run_segmented(info, tmp, processor, encode, run, job.segments, job.folder.path, stop=stop,
+                           progress=progress, done=job.done, finished=job.finished)
+    report.resumed = len(job.done)
+    report.segments = len(job.segments)
     return report
-

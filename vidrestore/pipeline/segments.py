@@ -103,11 +103,10 @@ def run_segmented(info: VideoInfo, dst: Path, processor: Processor, encode: Enco
 
     report = RunReport()
     parts = dict(done or {})
-    suffix = part_suffix(encode)
     for segment in segments:
         if segment.index in parts:
             continue
-        part = folder / f"segment-{segment.index:05d}{suffix}"
+        part = part_path(folder, segment, encode)
         try:
             result = run_video(info, part, processor, encode,
                                replace(run, start=segment.start, end=segment.end, copy_streams=False),
@@ -127,6 +126,11 @@ def run_segmented(info: VideoInfo, dst: Path, processor: Processor, encode: Enco
     joined = join_segments(info, dst, [parts[s.index] for s in segments], run)
     report.frames_out, report.streams, report.out_size = joined.frames_out, joined.streams, joined.out_size
     return report
+
+
+def part_path(folder: Path, segment: Segment, encode: EncodeOptions) -> Path:
+    """Where a job keeps one encoded segment."""
+    return folder / f"segment-{segment.index:05d}{part_suffix(encode)}"
 
 
 def part_suffix(encode: EncodeOptions) -> str:
