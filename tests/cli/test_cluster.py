@@ -224,6 +224,16 @@ def test_ctrl_c_keeps_the_finished_segments_for_resume(tmp_path: Path) -> None:
     assert 2 <= done_before < len(left["segments"]) == 8
     assert not _segment_workers()  # the local Ray went with the driver
 
+    changed = vidrestore("upscale", src, *SLOW[:-3], "--segment-seconds", "2", "-q", "--cluster", "local:2", "--resume",
+                         "-o", sharded)
+    assert_one_error(changed.returncode, changed.stderr, contains="segment_seconds was 1.0, now 2.0")
+    stat = src.stat()
+    os.utime(src, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    touched = vidrestore("upscale", src, *SLOW[:-1], "--cluster", "local:2", "--resume", "-o", sharded)
+    assert_one_error(touched.returncode, touched.stderr, contains="the input's modification time changed")
+    os.utime(src, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert json.loads(manifest.read_text()) == left  # refusals change nothing
+
     resumed = vidrestore("upscale", src, *SLOW[:-1], "--cluster", "local:2", "--resume", "-o", sharded)
     assert resumed.returncode == 0, resumed.stderr
     assert f"8 segments, {done_before} from the interrupted run" in resumed.stderr.splitlines()[-1]

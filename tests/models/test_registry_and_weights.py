@@ -87,3 +87,27 @@ def test_every_loaded_model_keeps_the_contract_it_declares(name: str) -> None:
     with torch.no_grad():
         out = loaded.module(torch.rand(1, loaded.in_channels, h, w))
     assert tuple(out.shape) == (1, loaded.out_channels, h * scale, w * scale)
+
+
+def test_checking_a_weights_file_leaves_torch_dynamo_out() -> None:
+    """The shape check builds the model on the meta device without drawing its random
+    initial weights: drawing them there imports torch._dynamo (about 75 MB, 2 s)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from vidrestore.models import load; loaded = load('espcn', scale=3); "
+            "print(loaded.weights is not None, 'torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "False"]
+
+
+def test_a_model_checked_on_the_meta_device_still_starts_random() -> None:
+    from vidrestore.models.registry import get_spec
+    from vidrestore.models.weights import shape_only
+
+    spec = get_spec("espcn")
+    meta = shape_only(spec, 3, {})
+    assert all(t.is_meta for t in meta.state_dict().values())
+    built = spec.build(scale=3)  # outside the check, initialisation is untouched
+    weight = next(t for k, t in built.state_dict().items() if k.endswith("weight"))
+    assert weight.std() > 0
