@@ -37,7 +37,7 @@ def _cluster_run(info, dst: Path, spec: ProcessingSpec, encode: EncodeOptions, s
 
     started = time.perf_counter()
     with ClusterPool(ClusterSpec(None, workers), spec, encode, spec.batch) as pool:
-        pool._start_workers(len(segments))
+        pool.start_workers(len(segments))
         pool.ray.get([w.ping.remote() for w in pool.workers])
         ready = time.perf_counter() - started
         run_cluster_segments(pool, info, dst, RunOptions(batch=spec.batch), segments, folder, stop=Stop())

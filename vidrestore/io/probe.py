@@ -38,6 +38,11 @@ class VideoInfo:
         """One frame's duration in time-base ticks (at least 1)."""
         return max(1, round(1 / (self.rate * self.time_base)))
 
+    @property
+    def expected_frames(self) -> int:
+        """The frames a progress line counts to: the header's count, else duration x rate, else 0."""
+        return self.frames or (round(self.duration * self.rate) if self.duration else 0)
+
 
 def _rate_of(stream: av.video.stream.VideoStream) -> Fraction:
     for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):

@@ -269,7 +269,8 @@ class ClusterPool:
             self.ray.shutdown()
             self.started_here = False
 
-    def _start_workers(self, tasks: int) -> None:
+    def start_workers(self, tasks: int) -> None:
+        """The workers, started once: as many as asked (or one per GPU, else per two cores), at most `tasks`."""
         if self.workers:
             return
         ray = self.ray
@@ -297,7 +298,7 @@ class ClusterPool:
         queue = list(tasks)
         if not queue:
             return {}
-        self._start_workers(len(queue))
+        self.start_workers(len(queue))
         suffix_out = part_suffix(self.encode)
         failed: dict[Any, BaseException] = {}
         running: dict[Any, tuple[int, Task]] = {}  # task ref -> (worker, task)
@@ -430,16 +431,14 @@ def run_cluster_segments(pool: ClusterPool, info: VideoInfo, dst: Path, run, seg
     """`segments.run_segmented` on the pool's workers: the segments not in `done` run there,
     each written into `folder` as it arrives (`finished(segment, file, frames)` hears of it),
     then the join into `dst` on this machine."""
-    from vidrestore.pipeline.segments import join_segments, part_path
+    from vidrestore.pipeline.segments import join_segments
 
     parts = dict(done or {})
 
     def deliver(task: Task, result: SegmentResult) -> None:
-        part = part_path(folder, task.segment, pool.encode)
-        part.write_bytes(result.data)
-        parts[task.segment.index] = part
+        parts[task.segment.index] = store(folder, task.segment, pool.encode, result)
         if finished is not None:
-            finished(task.segment, part, result.frames)
+            finished(task.segment, parts[task.segment.index], result.frames)
 
     tasks = [Task(0, info, s) for s in segments if s.index not in parts]
     failed = pool.run(tasks, deliver, stop=stop, progress=progress)
@@ -447,3 +446,11 @@ def run_cluster_segments(pool: ClusterPool, info: VideoInfo, dst: Path, run, seg
         raise failed[0]
     return join_segments(info, dst, [parts[s.index] for s in segments], run)
 
+
+def store(folder: Path, segment: Segment, encode: EncodeOptions, result: SegmentResult) -> Path:
+    """A worker's encoded segment, written where the job keeps that segment."""
+    from vidrestore.pipeline.segments import part_path
+
+    part = part_path(folder, segment, encode)
+    part.write_bytes(result.data)
+    return part

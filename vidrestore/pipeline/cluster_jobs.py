@@ -97,7 +97,7 @@ def run_cluster_jobs(jobs: list, settings: list[dict], *, stop, echo: Any, writt
                 continue
             files[key] = file
             info = file.info
-            total += info.frames or (round(info.duration * info.rate) if info.duration else 0)
+            total += info.expected_frames
             done_frames += file.resumable.done_frames
             tasks += [Task(key, info, s) for s in file.resumable.segments if s.index not in file.parts]
         label = first.src.name if len(jobs) == 1 else f"{len(jobs)} files"
@@ -147,10 +147,9 @@ def run_cluster_jobs(jobs: list, settings: list[dict], *, stop, echo: Any, writt
 
 
 def _write_part(file: _File, task: Task, result: SegmentResult, pool: ClusterPool) -> Path:
-    from vidrestore.pipeline.segments import part_path
+    from vidrestore.pipeline.cluster import store
 
-    part = part_path(file.resumable.folder.path, task.segment, pool.encode)
-    part.write_bytes(result.data)
+    part = store(file.resumable.folder.path, task.segment, pool.encode, result)
     file.resumable.finished(task.segment, part, result.frames)
     file.decode_errors += result.decode_errors
     file.fixed_timestamps += result.fixed_timestamps

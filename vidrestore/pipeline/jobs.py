@@ -306,8 +306,7 @@ def _process_video(job: Job, processor: Processor | None, stop: signals.Stop, ec
     from vidrestore.pipeline.runner import RunOptions, run_video
 
     info = probe(job.src)
-    total = info.frames or (round(info.duration * info.rate) if info.duration else 0)
-    progress = Progress(total, label=job.src.name, enabled=echo is not None)
+    progress = Progress(info.expected_frames, label=job.src.name, enabled=echo is not None)
     started = time.monotonic()
     run = RunOptions(batch=job.processing.batch, start=job.start, end=job.end)
     with atomic_output(job.dst, overwrite=job.overwrite) as tmp:
