@@ -97,7 +97,7 @@ class _Fixed:
 
 
 def _rungs(costs: list[float | None]) -> list[Rung]:
-    return [Rung(f"r{i}", 1.0, _Fixed(), cost) for i, cost in enumerate(costs)]
+    return [Rung(f"r{i}", _Fixed(), cost) for i, cost in enumerate(costs)]
 
 
 def test_a_blown_budget_steps_down_at_once_to_a_rung_that_fits():
@@ -154,14 +154,17 @@ def test_calibrated_cost_ratios_track_a_load_both_ways():
     assert gov.index == 0 and gov.stats.steps[-1].reason.startswith("headroom")
 
 
-def test_ladders_go_from_the_model_to_bicubic():
-    assert ladder_models("edsr", 2) == ["edsr", "espcn", "bicubic"]
-    assert ladder_models("espcn", 3) == ["espcn", "bicubic"]
+def test_ladders_go_from_the_model_to_bicubic_on_whole_frames():
+    assert ladder_models("edsr", 2) == ["edsr", "espcn", "espcn-lite", "bicubic"]
+    assert ladder_models("espcn", 3) == ["espcn", "espcn-lite", "bicubic"]
     assert ladder_models("bicubic", 4) == ["bicubic"]
     made = []
-    rungs = build_ladder("espcn", 2, lambda name: made.append(name) or name)
-    assert [r.label for r in rungs] == ["espcn", "espcn on 0.75x input", "espcn on 0.5x input", "bicubic"]
-    assert made == ["espcn", "bicubic"]  # one processor per model, shared by its rungs
+    gains = {"espcn": 1.6, "espcn-lite": 0.9, "bicubic": None}
+    rungs = build_ladder("espcn", 2, lambda name: (made.append(name) or name, gains[name]))
+    # One rung per model, no reduced-input rungs: they lose more detail than the model restores.
+    assert [(r.label, r.processor, r.gain_db) for r in rungs] == [
+        ("espcn", "espcn", 1.6), ("espcn-lite", "espcn-lite", 0.9), ("bicubic", "bicubic", 0.0)]
+    assert made == ["espcn", "espcn-lite", "bicubic"]
 
 
 def test_ladders_follow_each_models_lighter_model_down_to_bicubic(monkeypatch: pytest.MonkeyPatch):
@@ -177,15 +180,15 @@ def test_ladders_follow_each_models_lighter_model_down_to_bicubic(monkeypatch: p
                 if next_down != lighter:  # only the closing bicubic, where the lighter models end or lack the scale
                     assert next_down == chain[-1] == "bicubic", chain
                     assert lighter is None or scale not in get_spec(lighter).scales, chain
-    assert ladder_models("edsr-large", 2) == ["edsr-large", "edsr", "espcn", "bicubic"]
-    assert ladder_models("srgan", 4) == ["srgan", "espcn", "bicubic"]
+    assert ladder_models("edsr-large", 2) == ["edsr-large", "edsr", "espcn", "espcn-lite", "bicubic"]
+    assert ladder_models("srgan", 4) == ["srgan", "espcn", "espcn-lite", "bicubic"]
     assert ladder_models("lanczos", 3) == ["lanczos", "bicubic"]
     # The spec decides: change it and the ladder follows; a lighter model without the scale ends the chain.
     monkeypatch.setitem(MODELS, "edsr", dataclasses.replace(MODELS["edsr"], lighter="lanczos"))
     assert ladder_models("edsr-large", 3) == ["edsr-large", "edsr", "lanczos", "bicubic"]
     monkeypatch.setitem(MODELS, "edsr", dataclasses.replace(MODELS["edsr"], lighter="srresnet"))
     assert ladder_models("edsr", 2) == ["edsr", "bicubic"]
-    assert ladder_models("edsr", 4) == ["edsr", "srresnet", "espcn", "bicubic"]
+    assert ladder_models("edsr", 4) == ["edsr", "srresnet", "espcn", "espcn-lite", "bicubic"]
 
 
 # -- the command --------------------------------------------------------------------------------
@@ -208,7 +211,29 @@ def test_testsrc_into_the_null_sink_reports_its_stats(tmp_path: Path):
     assert data["fps"] > 3 and data["budget_ms"] == 250
     assert data["steps"] and data["steps"][0]["reason"].startswith("calibrated")
     assert sum(data["rung_frames"].values()) == data["frames_out"]
+    ladder = {row["rung"]: row for row in data["ladder"]}
+    assert list(ladder) == ["espcn", "espcn-lite", "bicubic"] and all(row["calibrated_ms"] > 0 for row in ladder.values())
+    assert data["rung_held"] in data["rung_frames"] and data["rung_held_gain_db"] == ladder[data["rung_held"]]["gain_db"]
     assert "live: " in result.stderr and "latency p50" in result.stderr
+
+
+def test_list_rungs_measures_each_rung_and_shows_its_quality(tmp_path: Path):
+    out = tmp_path / "ladder.json"
+    result = _run("live", "--list-rungs", "--model", "srresnet", "--x4", "--size", "96x64", "--budget-ms", "40",
+                  "--backend", "torch", "--stats-json", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert (data["input_size"], data["output_size"], data["budget_ms"]) == ("96x64", "384x256", 40)
+    rows = data["rungs"]
+    assert [r["rung"] for r in rows] == ["srresnet", "espcn", "espcn-lite", "bicubic"]
+    gains = [r["gain_db"] for r in rows]
+    assert gains[-1] == 0.0 and all(a > b for a, b in zip(gains, gains[1:]))  # the weights' held-out figures
+    assert all(r["calibrated_ms"] > 0 for r in rows)
+    assert data["start"] in [r["rung"] for r in rows]
+    lines = result.stdout.splitlines()
+    assert lines[1].split() == ["RUNG", "COST/FRAME", "QUALITY"]
+    assert lines[2].startswith("srresnet") and lines[2].endswith(f"{gains[0]:+.2f} dB") and lines[5].endswith("baseline")
+    assert lines[-1] == f"a 40 ms budget starts on: {data['start']}"
 
 
 @pytest.mark.slow

@@ -34,6 +34,9 @@ if TYPE_CHECKING:  # PyAV: `--help` does not wait for it
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port of the WebRTC page (0: any free one).")
 @click.option("--no-loop", is_flag=True, help="Play a file source once instead of looping it.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing file:PATH recording or stats file.")
+@click.option("--list-rungs", is_flag=True,
+              help="Measure the ladder the filter would run on (--model, the scale, --size, the runtime) on a test "
+                   "frame here and print each rung's cost and held-out quality, then exit; with --stats-json, as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No status line.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @user_errors
@@ -42,11 +45,12 @@ if TYPE_CHECKING:  # PyAV: `--help` does not wait for it
 @scale_options("Upscale {n}x.", required=False)
 def live(source: str | None, model: str, weights: Path | None, size: str | None, fps: float | None, budget_ms: float, sink: str,
          duration: float | None, stats_json: Path | None, runtime: Runtime, encode: EncodeOptions, host: str, port: int,
-         no_loop: bool, overwrite: bool, quiet: bool, debug: bool, scale: int | None) -> None:
+         no_loop: bool, overwrite: bool, list_rungs: bool, quiet: bool, debug: bool, scale: int | None) -> None:
     """Enhance a live source frame by frame, the newest frame first, within a latency
-    budget: when a frame would take too long the filter steps down (the model on a
-    smaller input, then lighter models) and steps back up when there is headroom.
-    Latency p50/p95/max, fps and drops show on the status line and go to --stats-json."""
+    budget: when a frame would take too long the filter steps down to a lighter model
+    (each one better than every cheaper one on held-out photos, down to bicubic) and
+    steps back up when there is headroom. Latency p50/p95/max, fps and drops show on
+    the status line and go to --stats-json; --list-rungs shows the ladder."""
     from vidrestore.errors import Interrupted
     from vidrestore.live.engine import stderr_status
     from vidrestore.live.session import LiveConfig, run_live
@@ -54,6 +58,9 @@ def live(source: str | None, model: str, weights: Path | None, size: str | None,
     config = LiveConfig(source=source, model=model, weights=weights, scale=scale, camera_size=parse_size(size), fps=fps,
                         budget_ms=budget_ms, sink=sink, duration=duration, runtime=runtime, encode=encode,
                         host=host, port=port, loop=not no_loop, overwrite=overwrite, stats_json=stats_json)
+    if list_rungs:
+        _list_rungs(config, quiet)
+        return
 
     def show_url(url: str) -> None:  # shown even with -q: without the token the page does not open
         click.echo(f"open {url} in a browser (allow the camera); the enhanced video plays there", err=True)
@@ -68,3 +75,25 @@ def live(source: str | None, model: str, weights: Path | None, size: str | None,
                    f"max {lat.get('max', 0):.0f}; {summary.get('drops_per_minute', 0):.0f} drops/min", err=True)
     if result.signum is not None:
         raise Interrupted(result.signum, result.written)
+
+
+def _list_rungs(config, quiet: bool) -> None:
+    import json
+
+    from vidrestore.live.session import list_rungs
+    from vidrestore.io.paths import atomic_output, check_output
+
+    if config.stats_json is not None:
+        check_output(config.stats_json, None, overwrite=config.overwrite)
+    ladder = list_rungs(config, None if quiet else (lambda line: click.echo(line, err=True)))
+    if config.stats_json is not None:
+        with atomic_output(config.stats_json, overwrite=config.overwrite) as tmp:
+            tmp.write_text(json.dumps(ladder, indent=2) + "\n")
+    click.echo(f"{ladder['model']} x{ladder['scale']}, {ladder['input_size']} -> {ladder['output_size']}, "
+               f"measured here on a test frame; quality: PSNR-Y gain over bicubic on held-out photos")
+    click.echo(f"{'RUNG':<14}{'COST/FRAME':>12}  QUALITY")
+    for row in ladder["rungs"]:
+        gain = row["gain_db"]
+        quality = "baseline" if row["rung"] == "bicubic" else ("not recorded" if gain is None else f"{gain:+.2f} dB")
+        click.echo(f"{row['rung']:<14}{row['calibrated_ms']:>9.1f} ms  {quality}")
+    click.echo(f"a {ladder['budget_ms']:g} ms budget starts on: {ladder['start']}")

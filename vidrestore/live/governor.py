@@ -1,11 +1,18 @@
 """The ladder of settings a live session runs on, and the governor that picks the rung.
 
-Processing runs on a ladder of settings, dearest first: the asked-for model
-on the whole frame, then on a 3/4 and a 1/2 size input (its output resized to
-the same final size), then each lighter model in turn (`ModelSpec.lighter`)
-down to bicubic. At start the engine measures every rung on the first frame
-and starts on the dearest that fits (predicted latency under 85% of the
-budget), so the first frames already keep the budget. While running it:
+Processing runs on a ladder of models, dearest first: the asked-for model,
+then each lighter model in turn (`ModelSpec.lighter`) down to bicubic, every
+one on the whole frame. The ladder is quality-true: a rung is on it only when
+its weights' held-out gain over bicubic is at least `MARGIN_DB` above every
+cheaper rung's (a rung that would not be clearly better is left off with a
+warning), so stepping down never gives a better picture than staying would.
+Running a model on a reduced input and resizing its output up is no rung: it
+loses more detail than the model restores (issue 16 measured 1.3 to 3.6 dB
+below bicubic).
+
+At start the engine measures every rung on the first frame and starts on the
+dearest that fits (predicted latency under 85% of the budget), so the first
+frames already keep the budget. While running it:
 
 - steps down at once when a frame blows the budget or the latency's moving
   average passes 90% of it, to the first rung whose measured cost fits;
@@ -40,32 +47,34 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-INPUT_FACTORS = (1.0, 0.75, 0.5)
 FIT, BLOWN_AVERAGE, QUIET = 0.85, 0.9, 0.6  # fractions of the budget
 QUIET_SECONDS, MAX_HOLD, STALE_SECONDS = 3.0, 60.0, 30.0
+# How much more a rung must gain than every cheaper one to earn its place. Gains move by
+# about this much from one set of photos to another: EDSR x2 gains 0.18 dB more than ESPCN
+# on the held-out photos and 0.01 dB more on four other photos (tests/live/test_ladder_quality.py).
+MARGIN_DB = 0.2
 
 
 @dataclass
 class Rung:
-    """One setting on the ladder: `model` on the input scaled by `factor`."""
+    """One setting on the ladder: `model` on the whole frame. `gain_db` is its weights'
+    measured PSNR-Y gain over bicubic on held-out photos (0 for bicubic itself; None:
+    the weights file does not say)."""
 
     model: str
-    factor: float
     processor: Any  # a pipeline Processor
     cost_ms: float | None = None  # moving average of processing time
     observed_at: float = 0.0  # time.monotonic() of the last measurement
+    gain_db: float | None = None
 
     @property
     def label(self) -> str:
-        return self.model if self.factor == 1.0 else f"{self.model} on {self.factor:g}x input"
+        return self.model
 
     def run(self, frame: Frame, in_size: tuple[int, int], out_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         batch = frame.batch()
         if frame.size != in_size:  # a browser may change its camera's size mid-call
             batch = resize_planes(batch, in_size)
-        if self.factor != 1.0:
-            w, h = in_size
-            batch = resize_planes(batch, (max(16, round(w * self.factor / 2) * 2), max(16, round(h * self.factor / 2) * 2)))
         out = self.processor.process(batch)
         if out.size != out_size:
             out = resize_planes(out, out_size)
@@ -94,14 +103,43 @@ def ladder_models(model: str, scale: int) -> list[str]:
     return chain
 
 
-def build_ladder(model: str, scale: int, make: Callable[[str], Any]) -> list[Rung]:
-    """The rungs for `model` at `scale`, dearest first; `make(name)` builds a processor."""
+def quality_true(rungs: list[Rung]) -> list[Rung]:
+    """`rungs` (dearest first) without those whose gain is not at least `MARGIN_DB` above
+    every cheaper rung's: a dearer rung must give a better picture, and none may be worse
+    than bicubic. A rung of unknown gain stays (it cannot be judged) and does not raise the bar."""
+    kept: list[Rung] = []
+    best = 0.0  # bicubic's, the bottom rung
+    for rung in reversed(rungs):
+        if rung is rungs[-1] or rung.gain_db is None or rung.gain_db >= best + MARGIN_DB:
+            kept.append(rung)
+            best = max(best, rung.gain_db or 0.0)
+        else:
+            log.warning("%s is left off the live ladder: its held-out gain (%+.2f dB over bicubic) is not %.1f dB "
+                        "above a cheaper rung's (%+.2f dB)", rung.label, rung.gain_db, MARGIN_DB, best)
+    return kept[::-1]
+
+
+def build_ladder(model: str, scale: int, make: Callable[[str], tuple[Any, float | None]]) -> list[Rung]:
+    """The rungs for `model` at `scale`, dearest first, kept quality-true (`quality_true`);
+    `make(name)` builds a processor and says the model's gain over bicubic."""
     rungs = []
     for name in ladder_models(model, scale):
-        processor = make(name)
-        factors = (1.0,) if name == "bicubic" else INPUT_FACTORS
-        rungs.extend(Rung(name, f, processor) for f in factors)
-    return rungs
+        processor, gain = make(name)
+        rungs.append(Rung(name, processor, gain_db=0.0 if name == "bicubic" else gain))
+    return quality_true(rungs)
+
+
+def held_out_gain(loaded: Any) -> float | None:
+    """A loaded model's PSNR-Y gain over bicubic on held-out photos, as its weights file
+    records it (`val_gain_db`, written by `vidrestore train`); None when it does not."""
+    from vidrestore.models.weights import read_metadata
+
+    if loaded.weights is None:
+        return None
+    try:
+        return float(read_metadata(loaded.weights)["val_gain_db"])
+    except (KeyError, ValueError):
+        return None
 
 
 def open_ladder(model: str, scale: int, runtime: Runtime, announce: Announce | None = None,
@@ -113,9 +151,9 @@ def open_ladder(model: str, scale: int, runtime: Runtime, announce: Announce | N
     from vidrestore.models import load
     from vidrestore.pipeline.build import open_model, stage_for
 
-    def make(name: str):
+    def make(name: str) -> tuple[Any, float | None]:
         loaded = load(name, scale=scale, task="sr", weights=weights if name == model else None)
-        return stage_for(loaded, open_model(loaded, runtime, announce))
+        return stage_for(loaded, open_model(loaded, runtime, announce)), held_out_gain(loaded)
 
     return build_ladder(model, scale, make)
 
@@ -136,6 +174,7 @@ class Governor:
         # ratio[i]: cost of rung i over rung i + 1, from measurements close in time. Load
         # (other programs, thermal limits) scales every rung alike, so the ratio outlives it.
         self.ratio: dict[int, float] = {}
+        stats.gains_db = {rung.label: rung.gain_db for rung in rungs}
 
     @property
     def rung(self) -> Rung:

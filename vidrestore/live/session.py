@@ -131,6 +131,31 @@ def run_live(config: LiveConfig, *, show_url: Callable[[str], None], status: Cal
     return LiveResult(summary, stop.signum, written())
 
 
+def list_rungs(config: LiveConfig, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The ladder `config` would run on, each rung measured here on a test-pattern frame of
+    the camera size (`--size`, else 640x480) as the session's calibration measures it:
+    {"input_size", "output_size", "budget_ms", "start": the rung a session would start on,
+    "rungs": [{"rung", "calibrated_ms", "gain_db"}, ...] dearest first}."""
+    from vidrestore.live.frames import Frame
+    from vidrestore.live.governor import Governor, open_ladder
+    from vidrestore.live.sources import PatternSource
+    from vidrestore.live.stats import LiveStats
+    from vidrestore.models import get_spec
+    from vidrestore.models.registry import check_scale
+
+    spec = get_spec(config.model, "sr")
+    scale = config.scale or spec.scales[0]
+    check_scale(spec, scale)
+    w, h = config.camera_size or (640, 480)
+    rungs = open_ladder(config.model, scale, config.runtime, echo, weights=config.weights)
+    stats = LiveStats(config.budget_ms)
+    governor = Governor(rungs, config.budget_ms, stats)
+    frame = Frame(*PatternSource((w, h)).planes(0), t=0.0, index=0)
+    governor.calibrate(frame, (w, h), (w * scale, h * scale), config.fps or 30.0)
+    return {"model": config.model, "scale": scale, "input_size": f"{w}x{h}", "output_size": f"{w * scale}x{h * scale}",
+            "budget_ms": config.budget_ms, "start": governor.rung.label, "rungs": stats.summary()["ladder"]}
+
+
 def _write_stats(summary: dict[str, Any], config: LiveConfig, written: _Written) -> None:
     import json
 

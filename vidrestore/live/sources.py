@@ -135,29 +135,30 @@ class PatternSource(CaptureSource):
         if w < 16 or h < 16 or w % 2 or h % 2:
             raise UsageError(f"--size {w}x{h}: width and height must be even and at least 16")
         self.size, self.fps = size, fps
-        yy, xx = np.mgrid[0:h, 0:w]
-        bars = np.array([235, 210, 170, 145, 106, 81, 41, 16], dtype=np.float32)
-        self._bars = bars[(xx * 8 // w).clip(0, 7)]
-        self._stripes = np.where((xx // 2 + yy // 2) % 2 == 0, 60.0, 190.0).astype(np.float32)
-        self._xx, self._yy = xx, yy
+        # Rows of one kind are whole bands, so each frame is a few slice writes, not masks over
+        # every pixel: the source must leave the cores to the filter it feeds.
+        xx = np.arange(w)
+        bars = np.array([235, 210, 170, 145, 106, 81, 41, 16], dtype=np.uint8)
+        self._bars = np.broadcast_to(bars[(xx * 8 // w).clip(0, 7)], (h, w))
+        yy = np.arange(h // 3, h // 2)[:, None]
+        self._stripes = np.where((xx[None, :] // 2 + yy // 2) % 2 == 0, 60, 190).astype(np.uint8)
+        self._ramp = xx / w
+        self._cb = np.full((h // 2, w // 2), 128, dtype=np.uint8)
+        self._cb[: h // 6] = 90 + (np.arange(w // 2) * 80 // (w // 2)).astype(np.uint8)[None, :]
+        self._cr = np.full((h // 2, w // 2), 128, dtype=np.uint8)
+        self._cr[: h // 6] = 170
 
     def planes(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         w, h = self.size
         t = index / self.fps
         luma = self._bars.copy()
-        band = self._yy >= h * 2 // 3
-        luma[band] = (16 + 219 * ((self._xx[band] / w + 0.25 * t) % 1.0))
-        stripes = (self._yy >= h // 3) & (self._yy < h // 2)
-        luma[stripes] = self._stripes[stripes]
+        luma[h * 2 // 3 :] = (16 + 219 * ((self._ramp + 0.25 * t) % 1.0)).astype(np.uint8)
+        luma[h // 3 : h // 2] = self._stripes
         side = max(8, h // 6)
         x0 = int((w - side) * (0.5 + 0.5 * math.sin(1.3 * t)))
         y0 = int((h - side) * (0.5 + 0.5 * math.cos(0.9 * t)))
-        luma[y0 : y0 + side, x0 : x0 + side] = 235.0
-        cb = np.full((h // 2, w // 2), 128, dtype=np.uint8)
-        cr = cb.copy()
-        cb[: h // 6] = 90 + (np.arange(w // 2) * 80 // (w // 2)).astype(np.uint8)[None, :]
-        cr[: h // 6] = 170
-        return luma.astype(np.uint8), np.stack([cb, cr])
+        luma[y0 : y0 + side, x0 : x0 + side] = 235
+        return luma, np.stack([self._cb, self._cr])
 
     def _frames(self) -> Iterator[Frame]:
         start = time.monotonic()

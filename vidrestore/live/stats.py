@@ -29,6 +29,7 @@ class LiveStats:
     rung_over_budget: dict[str, int] = field(default_factory=dict)
     steps: list[Step] = field(default_factory=list)
     calibration_ms: dict[str, float] = field(default_factory=dict)  # each rung measured at start, dearest first
+    gains_db: dict[str, float | None] = field(default_factory=dict)  # each rung's held-out gain over bicubic, dearest first
     captured: int = 0
     dropped: int = 0
     ended: float | None = None
@@ -70,8 +71,15 @@ class LiveStats:
         return (f"live {fps:.1f} fps | latency p50 {lat['p50']:.0f} ms, p95 {lat['p95']:.0f}, max {lat['max']:.0f} "
                 f"(budget {self.budget_ms:.0f}) | drops {self.dropped / minutes:.0f}/min | {rung}")
 
+    @property
+    def rung_held(self) -> str | None:
+        """The rung that processed the most frames (the page's "before" frames aside)."""
+        counts = {k: v for k, v in self.rung_frames.items() if not k.startswith("before: ")}
+        return max(counts, key=counts.__getitem__) if counts else None
+
     def summary(self) -> dict[str, Any]:
         seconds = self.active_seconds
+        held = self.rung_held
         return {
             **self.info,
             "seconds": self.seconds,
@@ -88,5 +96,9 @@ class LiveStats:
             "rung_frames": self.rung_frames,
             "rung_over_budget": self.rung_over_budget,
             "calibration_ms": self.calibration_ms,
+            "ladder": [{"rung": name, "gain_db": gain, "calibrated_ms": self.calibration_ms.get(name)}
+                       for name, gain in self.gains_db.items()],
+            "rung_held": held,
+            "rung_held_gain_db": self.gains_db.get(held) if held else None,
             "steps": [{"t": round(s.t, 3), "from": s.frm, "to": s.to, "reason": s.reason} for s in self.steps],
         }

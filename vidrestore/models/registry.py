@@ -86,6 +86,8 @@ _DEBLUR_OPTIONS = {"levels": _integer(1, 6), "blocks": _integer(1, 256), "featur
 # One channel: the pipeline feeds the Y-channel models luma only.
 _ESPCN_OPTIONS = {"channels": Option("choice", choices=(1,)), "features": _integer(1, 1024, count=2),
                   "activation": Option("choice", choices=("tanh", "relu")), "residual": _FLAG}
+_ESPCN_LITE_OPTIONS = {"channels": Option("choice", choices=(1,)), "features": _integer(1, 1024),
+                       "kernel": _integer(1, 15, odd=True)}
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,12 @@ def _espcn(**kwargs: Any) -> nn.Module:
     from vidrestore.models.espcn import ESPCN
 
     return ESPCN(**kwargs)
+
+
+def _espcn_lite(**kwargs: Any) -> nn.Module:
+    from vidrestore.models.espcn import ESPCNLite
+
+    return ESPCNLite(**kwargs)
 
 
 def _edsr(**kwargs: Any) -> nn.Module:
@@ -182,8 +190,20 @@ MODELS: dict[str, ModelSpec] = {
             options={"activation": "relu", "residual": True},
             weights="espcn_x{scale}.safetensors",
             accepts=_ESPCN_OPTIONS,
-            lighter="bicubic",
+            lighter="espcn-lite",
             description="ESPCN (Shi et al. 2016) on luma, bicubic skip; chroma bicubic",
+        ),
+        ModelSpec(
+            name="espcn-lite",
+            task="sr",
+            scales=(2, 3, 4),
+            color="y",
+            build=_espcn_lite,
+            options={"features": 32, "kernel": 5},
+            weights="espcn_lite_x{scale}.safetensors",
+            accepts=_ESPCN_LITE_OPTIONS,
+            lighter="bicubic",
+            description="ESPCN cut to two layers (5x5/32, 1x1): the live filter's real-time rung",
         ),
         ModelSpec(
             name="edsr",

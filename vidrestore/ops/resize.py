@@ -144,15 +144,16 @@ def prepare_for_compile() -> None:
 _compile_ready = False  # `prepare_for_compile` has run
 
 
-def _upscale_2d(x: torch.Tensor, factor: int, kernel: str, shift: tuple[float, float]) -> torch.Tensor:
-    """Both axes made `factor` times larger in one pass: the two polyphase filters'
-    outer product as one convolution with factor^2 output channels, one per
-    output phase, interleaved by pixel shuffle (the sub-pixel layout ESPCN
-    uses). Equal to two `_upscale_axis` passes up to float rounding, and about
-    3x faster on a CPU: no transposes of the large intermediate."""
+def upscale_phases(x: torch.Tensor, factor: int, kernel: Kernel = "bicubic",
+                   shift: tuple[float, float] = (0.0, 0.0)) -> torch.Tensor:
+    """An integer upscale of (..., H, W) before its pixels are interleaved: (N, factor^2, H, W),
+    N the leading dims flattened, channel `factor * p + q` holding the output pixels of row
+    phase p and column phase q. `pixel_shuffle(upscale_phases(x, f), f)` is `imresize(x, scale=f)`
+    for one leading plane; a sub-pixel network adds its own (N, factor^2, H, W) output to this
+    and shuffles once (`models.espcn.ESPCNLite`)."""
     weight, (lo_y, lo_x) = _polyphase_2d(factor, kernel, shift[0], shift[1])
     taps_y, taps_x = weight.shape[-2:]
-    lead, (h, w) = x.shape[:-2], x.shape[-2:]
+    h, w = x.shape[-2:]
     x = x.reshape(-1, 1, h, w)
     x = _mirror_pad(x, max(-lo_x, 0), max(lo_x + taps_x - 1, 0))
     if lo_x > 0:
@@ -160,7 +161,17 @@ def _upscale_2d(x: torch.Tensor, factor: int, kernel: str, shift: tuple[float, f
     x = _mirror_pad(x.transpose(-1, -2), max(-lo_y, 0), max(lo_y + taps_y - 1, 0)).transpose(-1, -2)
     if lo_y > 0:
         x = x[..., lo_y:, :]
-    out = torch.nn.functional.pixel_shuffle(torch.nn.functional.conv2d(x, weight.to(x)), factor)
+    return torch.nn.functional.conv2d(x, weight.to(x))
+
+
+def _upscale_2d(x: torch.Tensor, factor: int, kernel: str, shift: tuple[float, float]) -> torch.Tensor:
+    """Both axes made `factor` times larger in one pass: the two polyphase filters'
+    outer product as one convolution with factor^2 output channels, one per
+    output phase, interleaved by pixel shuffle (the sub-pixel layout ESPCN
+    uses). Equal to two `_upscale_axis` passes up to float rounding, and about
+    3x faster on a CPU: no transposes of the large intermediate."""
+    lead, (h, w) = x.shape[:-2], x.shape[-2:]
+    out = torch.nn.functional.pixel_shuffle(upscale_phases(x, factor, kernel, shift), factor)  # type: ignore[arg-type]
     return out.reshape(*lead, h * factor, w * factor)
 
 
