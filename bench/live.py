@@ -15,6 +15,10 @@
    real clip played as a camera (samples/sample.mp4 scaled to the size, 25 fps),
    at 320x240 and 640x480. Each session's JSON is kept whole; the table adds the
    held-out quality of the rung it held.
+4. With --webrtc: the video call, `--sink webrtc` with the page open in headless
+   Chromium, whose fake camera plays the same clip at 640x480 (a y4m file); the
+   filter then shares the cores with Chromium's VP8 encoder and decoder and
+   aiortc's, as on a laptop in a call.
 
 Writes bench/results/live-STAMP.{json,md}. Run nothing else meanwhile: the
 filter and the source share this machine's cores.
@@ -24,6 +28,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -87,6 +95,57 @@ def session(source: str, size: tuple[int, int], seconds: float, folder: Path) ->
     return json.loads(stats.read_text())
 
 
+def y4m_camera(clip: Path, dst: Path) -> Path:
+    """`clip`'s frames as a y4m file, the format Chromium's fake camera plays (looped)."""
+    import av
+
+    with av.open(str(clip)) as inp, dst.open("wb") as out:
+        stream = inp.streams.video[0]
+        rate = stream.average_rate
+        out.write(f"YUV4MPEG2 W{stream.width} H{stream.height} F{rate.numerator}:{rate.denominator} Ip A1:1 C420jpeg\n".encode())
+        for frame in inp.decode(stream):
+            out.write(b"FRAME\n")
+            out.write(frame.reformat(format="yuv420p").to_ndarray().tobytes())
+    return dst
+
+
+def webrtc_session(clip: Path, seconds: float, folder: Path) -> dict:
+    """`vidrestore live --x2 --sink webrtc` with the page open in headless Chromium, its camera `clip`."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        sys.exit("--webrtc needs chromium (apt-get install chromium)")
+    camera = y4m_camera(clip, folder / "camera.y4m")
+    stats = folder / "webrtc.json"
+    with socket.socket() as probe:  # a free port for the page
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    live = subprocess.Popen([sys.executable, "-m", "vidrestore", "live", "--x2", "--sink", "webrtc", "--port", str(port),
+                             "--duration", str(seconds), "--stats-json", str(stats), "-q", "--overwrite"],
+                            stderr=subprocess.PIPE, text=True)
+    url = None
+    for line in live.stderr:  # the page's address, token included, is the first line
+        if m := re.search(r"http://\S+", line):
+            url = m[0]
+            break
+    if url is None:
+        sys.exit(f"the live command printed no address (exit {live.wait()})")
+    browser = subprocess.Popen(
+        [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-quic",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={folder / 'profile'}", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+         f"--use-file-for-fake-video-capture={camera}", "--autoplay-policy=no-user-gesture-required", f"{url}&autostart=1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HOME": str(folder)})
+    try:
+        live.stderr.read()
+        live.wait(timeout=seconds + 120)
+    finally:
+        browser.kill()
+        browser.wait()
+    if live.returncode != 0:
+        sys.exit(f"the live command failed (exit {live.returncode})")
+    return json.loads(stats.read_text())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     shared = ROOT.parent / "shared" / "datasets"
@@ -95,12 +154,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each `vidrestore live` session")
     parser.add_argument("--rung-seconds", type=float, default=10.0, help="how long each rung is held alone")
     parser.add_argument("--backend", default="auto")
+    parser.add_argument("--webrtc", action="store_true", help="add a video call through headless Chromium (640x480)")
+    parser.add_argument("--only-webrtc", action="store_true", help="run the video call alone (no quality, rungs or sessions)")
     parser.add_argument("--no-record", action="store_true", help="print only; write nothing to bench/results")
     args = parser.parse_args()
     runtime = Runtime(backend=args.backend)
     photos = held_out_photos(args.photos or [shared / "photos-hr", shared / "photos-extra"])
 
     started = time.time()
+    if args.only_webrtc:
+        with tempfile.TemporaryDirectory() as tmp:
+            clip = Path(tmp) / "clip-640x480.mp4"
+            make_clip(ROOT / "samples" / "sample.mp4", clip, (640, 480), frames=250)
+            data = webrtc_session(clip, args.seconds, Path(tmp))
+        return _record_webrtc(data, args, started)
     gains = quality(photos, runtime)
     rungs = []
     for scale in SCALES:
@@ -125,6 +192,11 @@ def main() -> None:
                 sessions.append(data)
                 print(f"{data['source']} {size[0]}x{size[1]}: {data['fps']:.1f} fps, "
                       f"p95 {data['latency_ms']['p95']:.0f} ms, held {data['rung_held']}", flush=True)
+        if args.webrtc:
+            data = webrtc_session(folder / "clip-640x480.mp4", args.seconds, folder)
+            data["source"] = "browser camera (Chromium, sample.mp4 at 640x480), WebRTC"
+            data["rung_held_live_gain_db"] = gains[2].get(data["rung_held"])
+            sessions.append(data)
 
     result = {"machine": machine(), "backend": args.backend, "seconds": time.time() - started,
               "held_out_photos": list(BUILTIN_VAL), "live_gain_db": {str(k): v for k, v in gains.items()},
@@ -146,6 +218,20 @@ def main() -> None:
                      f"{lat['max']:.0f} ms | {s['drops_per_minute']:.0f} | {held} | {s['rung_held_live_gain_db']:+.2f} dB |")
     title = f"live filter on {result['machine']['cpu']} ({result['machine']['cores']} cores), backend {args.backend}"
     for path in record("live", result, title, table, keep=not args.no_record):
+        print(f"wrote {path}")
+
+
+def _record_webrtc(data: dict, args: argparse.Namespace, started: float) -> None:
+    lat = data["latency_ms"]
+    reports = [r for r in data.get("browser_reports", []) if r.get("framesDecoded", 0) > 0]
+    shown = ""
+    if len(reports) > 1:
+        span = (reports[-1]["t"] - reports[0]["t"]) / 1000
+        shown = f", the page decoded {(reports[-1]['framesDecoded'] - reports[0]['framesDecoded']) / span:.1f} fps"
+    table = [f"| WebRTC, Chromium camera 640x480 | {data['fps']:.1f} fps | {lat['p50']:.0f} / {lat['p95']:.0f} / {lat['max']:.0f} ms "
+             f"| {data['drops_per_minute']:.0f} drops/min | {data['rung_frames']}{shown} |"]
+    result = {"machine": machine(), "backend": args.backend, "seconds": time.time() - started, "sessions": [data]}
+    for path in record("live-webrtc", result, "live filter in a video call (headless Chromium)", table, keep=not args.no_record):
         print(f"wrote {path}")
 
 

@@ -66,7 +66,7 @@ CASES: list[tuple[str, Callable[[Path], Path], tuple[str, ...], int | None, str]
     ("audio-only-m4a-default-name", lambda d: make_audio_only(d / "in.m4a"), ("--x2",), None, ".m4a"),
     ("truncated-mp4", lambda d: truncated(d / "in.mp4", 0.3), ("--x2",), INPUT, "in.mp4: not a video file"),
     ("mkv-without-frames", lambda d: header_only(d / "in.mkv"), ("--x2",), INPUT, "no video frames could be decoded"),
-    ("unknown-model", video, ("--x2", "--model", "waifu"), USAGE, "unknown model 'waifu'; available: bicubic, edsr, edsr-large, espcn, lanczos, srgan, srresnet"),
+    ("unknown-model", video, ("--x2", "--model", "waifu"), USAGE, "unknown model 'waifu'; available: bicubic, edsr, edsr-large, espcn, espcn-lite, lanczos, srgan, srresnet"),
     ("missing-weights", video, ("--x2", "--model", "espcn", "--weights", "nope.safetensors"), INPUT, "weights file not found: nope.safetensors"),
     ("unsupported-scale", video, ("--scale", "5"), USAGE, "does not support x5; it supports x2, x3, x4"),
     ("two-scales", video, ("--x2", "--x3"), USAGE, "give one scale, not x2 and x3"),
