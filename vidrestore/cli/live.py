@@ -80,8 +80,8 @@ def live(source: str | None, model: str, weights: Path | None, size: str | None,
 def _list_rungs(config, quiet: bool) -> None:
     import json
 
-    from vidrestore.live.session import list_rungs
     from vidrestore.io.paths import atomic_output, check_output
+    from vidrestore.live.session import list_rungs
 
     if config.stats_json is not None:
         check_output(config.stats_json, None, overwrite=config.overwrite)

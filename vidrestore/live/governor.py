@@ -5,7 +5,7 @@ then each lighter model in turn (`ModelSpec.lighter`) down to bicubic, every
 one on the whole frame. The ladder is quality-true: a rung is on it only when
 its weights' held-out gain over bicubic is at least `MARGIN_DB` above every
 cheaper rung's (a rung that would not be clearly better is left off with a
-warning), so stepping down never gives a better picture than staying would.
+warning), so every step up the ladder buys a better picture.
 Running a model on a reduced input and resizing its output up is no rung: it
 loses more detail than the model restores (issue 16 measured 1.3 to 3.6 dB
 below bicubic).
@@ -51,7 +51,7 @@ FIT, BLOWN_AVERAGE, QUIET = 0.85, 0.9, 0.6  # fractions of the budget
 QUIET_SECONDS, MAX_HOLD, STALE_SECONDS = 3.0, 60.0, 30.0
 # How much more a rung must gain than every cheaper one to earn its place. Gains move by
 # about this much from one set of photos to another: EDSR x2 gains 0.18 dB more than ESPCN
-# on the held-out photos and 0.01 dB more on four other photos (tests/live/test_ladder_quality.py).
+# on the held-out photos and 0.01 dB more on the four photos of tests/live/test_ladder_quality.py.
 MARGIN_DB = 0.2
 
 
