@@ -64,10 +64,9 @@ def held_out_photos(folders: list[Path]) -> dict[str, np.ndarray]:
     return {name: np.asarray(Image.open(found[name]).convert("RGB")) for name in BUILTIN_VAL}
 
 
-def quality(photos: dict[str, np.ndarray], runtime: Runtime) -> dict[int, dict[str, float]]:
+def quality(photos: dict[str, np.ndarray], ladders: dict[int, list]) -> dict[int, dict[str, float]]:
     gains = {}
-    for scale in SCALES:
-        rungs = open_ladder("espcn", scale, runtime)
+    for scale, rungs in ladders.items():
         gains[scale] = ladder_gains(rungs, [scene(name, rgb, scale) for name, rgb in photos.items()])
         print(f"x{scale} gain over bicubic on the held-out photos: "
               + ", ".join(f"{k} {v:+.2f} dB" for k, v in gains[scale].items()), flush=True)
@@ -168,10 +167,10 @@ def main() -> None:
             make_clip(ROOT / "samples" / "sample.mp4", clip, (640, 480), frames=250)
             data = webrtc_session(clip, args.seconds, Path(tmp))
         return _record_webrtc(data, args, started)
-    gains = quality(photos, runtime)
+    ladders = {scale: open_ladder("espcn", scale, runtime) for scale in SCALES}
+    gains = quality(photos, ladders)
     rungs = []
-    for scale in SCALES:
-        ladder = open_ladder("espcn", scale, runtime)
+    for scale, ladder in ladders.items():
         for size in SIZES:
             for rung in ladder:
                 rungs.append(held_rung(scale, size, rung, args.rung_seconds) | {"gain_db": gains[scale][rung.label]})

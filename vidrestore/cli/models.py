@@ -46,7 +46,7 @@ def model_row(spec: ModelSpec) -> ModelRow:
 
 
 def shipped_weights(spec: ModelSpec) -> tuple[ShippedWeights, ...]:
-    from vidrestore.models.weights import read_metadata
+    from vidrestore.models.weights import read_metadata, recorded_number
 
     found = []
     for scale in spec.scales:
@@ -54,16 +54,9 @@ def shipped_weights(spec: ModelSpec) -> tuple[ShippedWeights, ...]:
         if path is None or not path.is_file():
             continue
         metadata = read_metadata(path)
-        found.append(ShippedWeights(scale, path.name, path.stat().st_size, _number(metadata.get("val_gain_db")),
-                                    _number(metadata.get("val_psnr_y")), metadata.get("val_gain_over", BASELINE)))
+        found.append(ShippedWeights(scale, path.name, path.stat().st_size, recorded_number(metadata, "val_gain_db"),
+                                    recorded_number(metadata, "val_psnr_y"), metadata.get("val_gain_over", BASELINE)))
     return tuple(found)
-
-
-def _number(text: str | None) -> float | None:
-    try:
-        return float(text) if text is not None else None
-    except ValueError:
-        return None
 
 
 def format_count(n: int) -> str:

@@ -129,19 +129,6 @@ def build_ladder(model: str, scale: int, make: Callable[[str], tuple[Any, float 
     return quality_true(rungs)
 
 
-def held_out_gain(loaded: Any) -> float | None:
-    """A loaded model's PSNR-Y gain over bicubic on held-out photos, as its weights file
-    records it (`val_gain_db`, written by `vidrestore train`); None when it does not."""
-    from vidrestore.models.weights import read_metadata
-
-    if loaded.weights is None:
-        return None
-    try:
-        return float(read_metadata(loaded.weights)["val_gain_db"])
-    except (KeyError, ValueError):
-        return None
-
-
 def open_ladder(model: str, scale: int, runtime: Runtime, announce: Announce | None = None,
                 weights: Path | None = None) -> list[Rung]:
     """The ladder for `model` at `scale`, each model loaded and opened as `runtime` says,
@@ -149,11 +136,14 @@ def open_ladder(model: str, scale: int, runtime: Runtime, announce: Announce | N
     is a file for `model` itself (the lighter rungs use their shipped weights);
     `announce` hears which backend `auto` took."""
     from vidrestore.models import load
+    from vidrestore.models.weights import read_metadata, recorded_number
     from vidrestore.pipeline.build import open_model, stage_for
 
     def make(name: str) -> tuple[Any, float | None]:
         loaded = load(name, scale=scale, task="sr", weights=weights if name == model else None)
-        return stage_for(loaded, open_model(loaded, runtime, announce)), held_out_gain(loaded)
+        # `vidrestore train` records the held-out gain over bicubic in the file it writes.
+        gain = None if loaded.weights is None else recorded_number(read_metadata(loaded.weights), "val_gain_db")
+        return stage_for(loaded, open_model(loaded, runtime, announce)), gain
 
     return build_ladder(model, scale, make)
 

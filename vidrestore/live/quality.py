@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 import av
 import numpy as np
+import torch
 
 from vidrestore.live.frames import Frame, from_av
+from vidrestore.metrics import psnr
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,6 @@ def _live(rgb: np.ndarray) -> Frame:
 
 def scene(name: str, rgb: np.ndarray, scale: int) -> Scene:
     """`rgb` (H, W, 3) uint8, cropped to a multiple of 2 * `scale`, as the camera frame and the reference."""
-    import torch
-
     from vidrestore.eval.photos import make_lr
 
     step = 2 * scale  # the frame's sides stay even (4:2:0)
@@ -51,9 +51,7 @@ def psnr_y(rung, shot: Scene) -> float:
     w, h = shot.frame.size
     luma, _ = rung.run(shot.frame, (w, h), (w * shot.scale, h * shot.scale))
     c = shot.scale
-    diff = luma[c:-c, c:-c].astype(np.float64) - shot.luma[c:-c, c:-c].astype(np.float64)
-    mse = float(np.mean(diff * diff))
-    return 99.0 if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+    return psnr(torch.from_numpy(luma[c:-c, c:-c]), torch.from_numpy(shot.luma[c:-c, c:-c]), data_range=255.0)
 
 
 def ladder_gains(rungs: list, shots: list[Scene]) -> dict[str, float]:

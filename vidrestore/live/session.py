@@ -76,12 +76,8 @@ def run_live(config: LiveConfig, *, show_url: Callable[[str], None], status: Cal
     from vidrestore.live.governor import open_ladder
     from vidrestore.live.sinks import FileSink, SinkOptions, open_sink
     from vidrestore.live.sources import open_source
-    from vidrestore.models import get_spec
-    from vidrestore.models.registry import check_scale
 
-    spec = get_spec(config.model, "sr")
-    scale = config.scale or spec.scales[0]
-    check_scale(spec, scale)
+    scale = _scale(config)
     source_file = Path(config.source) if config.source else None  # check_output tells whether it names a file at all
     if config.stats_json is not None:
         check_output(config.stats_json, source_file, overwrite=config.overwrite,
@@ -140,12 +136,8 @@ def list_rungs(config: LiveConfig, echo: Callable[[str], None] | None = None) ->
     from vidrestore.live.governor import Governor, open_ladder
     from vidrestore.live.sources import PatternSource
     from vidrestore.live.stats import LiveStats
-    from vidrestore.models import get_spec
-    from vidrestore.models.registry import check_scale
 
-    spec = get_spec(config.model, "sr")
-    scale = config.scale or spec.scales[0]
-    check_scale(spec, scale)
+    scale = _scale(config)
     w, h = config.camera_size or (640, 480)
     rungs = open_ladder(config.model, scale, config.runtime, echo, weights=config.weights)
     stats = LiveStats(config.budget_ms)
@@ -154,6 +146,17 @@ def list_rungs(config: LiveConfig, echo: Callable[[str], None] | None = None) ->
     governor.calibrate(frame, (w, h), (w * scale, h * scale), config.fps or 30.0)
     return {"model": config.model, "scale": scale, "input_size": f"{w}x{h}", "output_size": f"{w * scale}x{h * scale}",
             "budget_ms": config.budget_ms, "start": governor.rung.label, "rungs": stats.summary()["ladder"]}
+
+
+def _scale(config: LiveConfig) -> int:
+    """The scale the session runs at: --scale, else the model's first; checked against the model."""
+    from vidrestore.models import get_spec
+    from vidrestore.models.registry import check_scale
+
+    spec = get_spec(config.model, "sr")
+    scale = config.scale or spec.scales[0]
+    check_scale(spec, scale)
+    return scale
 
 
 def _write_stats(summary: dict[str, Any], config: LiveConfig, written: _Written) -> None:

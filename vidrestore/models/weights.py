@@ -9,6 +9,7 @@ file (checked on a shape-only model) before a real model is built.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -70,6 +71,16 @@ def read_metadata(path: Path) -> dict[str, str]:
             return dict(f.metadata() or {})
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(f"{path} is not a readable safetensors file ({exc})") from None
+
+
+def recorded_number(metadata: dict[str, str], key: str) -> float | None:
+    """A figure a weights file records (`val_gain_db`, `val_psnr_y`, ...), or None when it
+    records none or something that is not a number."""
+    try:
+        value = float(metadata[key])
+    except (KeyError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
 
 
 def count_parameters(model: nn.Module) -> int:
