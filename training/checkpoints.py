@@ -20,7 +20,7 @@ from torch import nn
 
 from vidrestore.errors import InputError, UsageError, WeightsError
 from vidrestore.models.registry import MODELS
-from vidrestore.models.weights import build_model, read_weights, save_weights
+from vidrestore.models.weights import build_model, read_weights, save_weights, validation_metadata
 from vidrestore.training.recipe import Recipe
 
 if TYPE_CHECKING:
@@ -142,16 +142,9 @@ def export(model: nn.Module, recipe: Recipe, out: Path, *, best: dict[str, Any] 
         # Scored from the file just written, so the figures are those of the fp16 weights.
         final = task.final(build_model(MODELS[r.model], r.scale, out).to(device), device)
         base = task.baseline
-        extra.update({
-            "val_psnr_y": f"{final['psnr']:.4f}",
-            "val_ssim_y": f"{final['ssim']:.5f}",
-            f"val_psnr_y_{base}": f"{final['baseline_psnr']:.4f}",
-            "val_gain_db": f"{final['gain']:.4f}",
-            "val_gain_over": base,
-            "val_grad_energy": f"{final['grad_energy']:.6g}",
-            "val_files": json.dumps(task.held_names),
-            "val_protocol": task.protocol,
-        })
+        extra.update(validation_metadata(psnr=final["psnr"], ssim=final["ssim"], baseline=base,
+                                         baseline_psnr=final["baseline_psnr"], grad_energy=final["grad_energy"],
+                                         files=task.held_names, protocol=task.protocol))
         save_weights(model, out, arch=r.model, scale=r.scale, options=r.model_options(), extra=extra, half=True)
         log(f"held-out (whole photos): PSNR-Y {final['psnr']:.3f} dB, {base} {final['baseline_psnr']:.3f} dB, "
             f"gain {final['gain']:+.3f} dB, SSIM-Y {final['ssim']:.4f}")

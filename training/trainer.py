@@ -326,6 +326,10 @@ class Trainer:
         self.log(f"training {r.model} x{r.scale} on {hardware(self.device, self.dist.world)}, {self._precision()}; "
                  f"{unwrap(self.model).__class__.__name__} "
                  f"{sum(p.numel() for p in self.model.parameters()):,} parameters")
+        if r.init and self.step == 0:
+            # A run from other weights (a second stage, x3 from x2) scores them first: its
+            # validation curve starts where they stand, and they stay the best until beaten.
+            self._report(self._validate(), [], writer)
         bar = self._bar()
         self.model.train()
         recent: list[float] = []
@@ -391,8 +395,8 @@ class Trainer:
     def _report(self, scores: dict[str, float] | None, recent: list[float], writer: Any) -> None:
         if not self.dist.main:
             return
-        loss = sum(recent) / len(recent) if recent else float("nan")
-        line = f"step {self.step:7d}  {self.seconds / 60:6.1f} min  loss {loss:.4g}"
+        loss = sum(recent) / len(recent) if recent else None  # None: no step trained yet
+        line = f"step {self.step:7d}  {self.seconds / 60:6.1f} min  loss {'-' if loss is None else f'{loss:.4g}'}"
         record: dict[str, Any] = {"step": self.step, "minutes": round(self.seconds / 60, 3), "loss": loss}
         if scores is not None:
             best = self.best is not None and self.best["step"] == self.step

@@ -132,6 +132,10 @@ CASES = [
     ("untrained-model", None, ("--x2", "--model", "edsr-large"), INPUT, "model 'edsr-large' ships no weights; give a weights file with --weights"),
     ("shipped-weights-missing", None, ("--x4", "--model", "srgan", "NO-WEIGHTS"), INPUT, "the shipped srgan x4 weights are not installed"),
     ("json-in-missing-folder", None, ("--x2", "--json", "missing/r.json"), INPUT, "output folder"),
+    ("record-without-weights", None, ("--x2", "--model", "bicubic", "--record", "r.safetensors"), USAGE,
+     "--record writes a copy of a safetensors weights file; bicubic has none here"),
+    ("record-not-safetensors", None, ("--x2", "--record", "r.json"), USAGE, "r.json: --record writes safetensors"),
+    ("record-over-its-weights", None, ("--x2", "--weights", "SHIPPED", "--record", "SHIPPED"), INPUT, "is the input"),
 ]
 
 
@@ -162,3 +166,32 @@ def test_debug_shows_the_traceback(run_eval, photo_dir) -> None:
     result = run_eval(photo_dir, "--x2", "--model", "waifu", "--debug")
     assert result.exit_code != 0
     assert result.exception is not None and "unknown model 'waifu'" in str(result.exception)
+
+
+def test_record_writes_the_weights_with_these_figures(run_eval, photo_dir: Path, tmp_path: Path) -> None:
+    from vidrestore.models import get_spec
+    from vidrestore.models.weights import read_weights
+
+    shipped = get_spec("espcn-lite").weights_path(2)
+    before = shipped.read_bytes()
+    out = tmp_path / "lite.safetensors"
+    result = run_eval(photo_dir, "--x2", "--model", "espcn-lite", "--json", tmp_path / "r.json", "--record", out)
+    assert result.exit_code == 0, result.stderr
+    assert shipped.read_bytes() == before  # the input is never modified
+    report = json.loads((tmp_path / "r.json").read_text())
+    tensors, meta = read_weights(out)
+    old_tensors, old_meta = read_weights(shipped)
+    assert all(tensors[k].equal(v) for k, v in old_tensors.items()) and set(tensors) == set(old_tensors)
+    assert float(meta["val_gain_db"]) == pytest.approx(report["mean"]["gain_db"], abs=1e-4)
+    assert float(meta["val_psnr_y"]) == pytest.approx(report["mean"]["model"]["psnr"], abs=1e-4)
+    assert float(meta["val_psnr_y_bicubic"]) == pytest.approx(report["mean"]["bicubic"]["psnr"], abs=1e-4)
+    assert json.loads(meta["val_files"]) == ["camera.png", "chelsea.png"]
+    assert meta["val_gain_db"] != old_meta["val_gain_db"]  # other photos, another figure
+    assert meta["train_steps"] == old_meta["train_steps"]  # the rest of the record is kept
+    # The file is a complete weights file: eval scores it to the same figure.
+    again = run_eval(photo_dir, "--x2", "--weights", out)
+    assert again.exit_code == 0, again.stderr
+    assert rows(again.stdout)["mean (2 photos)"][4] == f"{report['mean']['gain_db']:+.3f}"
+    # An existing file is never replaced.
+    refused = run_eval(photo_dir, "--x2", "--model", "espcn-lite", "--record", out)
+    assert_one_error(refused.exit_code, refused.stderr, contains="already exists; --record writes a new file and never replaces one")

@@ -160,7 +160,7 @@ def test_ladders_go_from_the_model_to_bicubic_on_whole_frames():
     assert ladder_models("bicubic", 4) == ["bicubic"]
     made = []
     gains = {"espcn": 1.6, "espcn-lite": 0.9, "bicubic": None}
-    rungs = build_ladder("espcn", 2, lambda name: (made.append(name) or name, gains[name]))
+    rungs = build_ladder("espcn", 2, lambda name: (made.append(name) or name, gains[name], "photos"))
     # One rung per model, no reduced-input rungs: they lose more detail than the model restores.
     assert [(r.label, r.processor, r.gain_db) for r in rungs] == [
         ("espcn", "espcn", 1.6), ("espcn-lite", "espcn-lite", 0.9), ("bicubic", "bicubic", 0.0)]
@@ -225,14 +225,16 @@ def test_list_rungs_measures_each_rung_and_shows_its_quality(tmp_path: Path):
     data = json.loads(out.read_text())
     assert (data["input_size"], data["output_size"], data["budget_ms"]) == ("96x64", "384x256", 40)
     rows = data["rungs"]
-    assert [r["rung"] for r in rows] == ["srresnet", "espcn", "espcn-lite", "bicubic"]
+    # SRResNet's held-out gain is not `MARGIN_DB` above ESPCN's (issue 17's figures): it is left off.
+    assert [r["rung"] for r in rows] == ["espcn", "espcn-lite", "bicubic"]
+    assert "srresnet is left off the live ladder" in result.stderr
     gains = [r["gain_db"] for r in rows]
     assert gains[-1] == 0.0 and all(a > b for a, b in zip(gains, gains[1:]))  # the weights' held-out figures
     assert all(r["calibrated_ms"] > 0 for r in rows)
     assert data["start"] in [r["rung"] for r in rows]
     lines = result.stdout.splitlines()
     assert lines[1].split() == ["RUNG", "COST/FRAME", "QUALITY"]
-    assert lines[2].startswith("srresnet") and lines[2].endswith(f"{gains[0]:+.2f} dB") and lines[5].endswith("baseline")
+    assert lines[2].startswith("espcn ") and lines[2].endswith(f"{gains[0]:+.2f} dB") and lines[4].endswith("baseline")
     assert lines[-1] == f"a 40 ms budget starts on: {data['start']}"
 
 

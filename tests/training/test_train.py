@@ -9,6 +9,7 @@ ends where an uninterrupted one does, training lowers the loss.
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import subprocess
@@ -75,7 +76,7 @@ def test_every_shipped_recipe_loads_and_names_a_real_starting_point() -> None:
         assert recipe.scale in get_spec(recipe.model).scales
         if recipe.init and recipe.init.startswith("shipped:"):
             _, model, scale = recipe.init.split(":")
-            assert get_spec(model).weights is not None and scale in ("x2", "x4")
+            assert get_spec(model).weights_path(int(scale[1:])).is_file()
 
 
 @pytest.mark.parametrize("change, message", [
@@ -234,6 +235,19 @@ def test_init_copies_what_fits(tmp_path: Path, photos: Path) -> None:
     a, _ = read_weights(x2.output)
     ckpt = torch.load(config.run_dir / "checkpoint.pt", weights_only=True)
     assert a["upsample.0.weight"].shape != ckpt["model"]["upsample.0.weight"].shape  # x3's upsampler is new
+
+
+def test_a_run_from_other_weights_scores_them_first(tmp_path: Path, photos: Path) -> None:
+    # The validation curve of a second stage starts where the first stage ended.
+    first, _, _ = _run(tmp_path, photos, name="first", steps=3)
+    _, messages, config = _run(tmp_path, photos, name="second", steps=3, init=str(first.output))
+    records = [json.loads(line) for line in (config.run_dir / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [0, 3]
+    assert records[0]["loss"] is None and math.isfinite(records[0]["psnr"])
+    assert any(m.startswith("step       0") and "loss -" in m for m in messages)
+    # A run from scratch has no such point.
+    _, _, scratch = _run(tmp_path, photos, name="scratch", steps=3)
+    assert json.loads((scratch.run_dir / "log.jsonl").read_text().splitlines()[0])["step"] == 3
 
 
 def test_bf16_autocast_and_luma_models(tmp_path: Path, photos: Path) -> None:

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 @click.option("--onnx", "onnx_path", type=click.Path(path_type=Path),
               help="Score an ONNX graph written by `vidrestore export` instead of a model; its metadata gives the model, task and scale.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the figures (per photo and means) to this JSON file.")
+@click.option("--record", "record_path", type=click.Path(path_type=Path),
+              help="Write a copy of the weights that records these figures as its held-out validation "
+                   "(what `vidrestore models` shows and the live ladder compares).")
 @runtime_options()
 @click.option("--tile", type=click.IntRange(16, None), help="Run the model on N x N low-resolution tiles (less memory for large photos).")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
@@ -38,6 +41,7 @@ def eval_command(
     weights: Path | None,
     onnx_path: Path | None,
     json_path: Path | None,
+    record_path: Path | None,
     runtime: Runtime,
     tile: int | None,
     debug: bool,
@@ -58,7 +62,8 @@ def eval_command(
     scored on Y, 16 pixels in from every border.
     """
     from vidrestore.eval.photos import find_photos
-    from vidrestore.eval.run import check_json_output, check_photos, choose_graph, choose_model, open_runner, score_photos
+    from vidrestore.eval.run import (check_json_output, check_photos, check_record, choose_graph, choose_model,
+                                     open_runner, record_scores, score_photos)
 
     if onnx_path is not None:
         if model is not None or weights is not None:
@@ -69,9 +74,15 @@ def eval_command(
     paths = find_photos(folders)
     if json_path is not None:
         check_json_output(json_path)
+    if record_path is not None:
+        check_record(chosen, record_path)
     check_photos(paths, chosen.task, chosen.scale)
     runner = open_runner(chosen, runtime, announce=lambda line: click.echo(line, err=True))
     report = score_photos(runner, chosen, paths, tile=tile, echo=click.echo)
     if json_path is not None:
         report.write_json(json_path)
         click.echo(f"wrote {json_path}", err=True)
+    if record_path is not None:
+        record_scores(report, record_path)
+        click.echo(f"wrote {record_path} (the weights, recording gain {report.to_json()['mean']['gain_db']:+.3f} dB "
+                   f"on these {len(paths)} photos)", err=True)

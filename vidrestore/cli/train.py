@@ -45,7 +45,8 @@ def train(recipe: str, data: tuple[Path, ...], run_dir: Path | None, output: Pat
     \b
     Shipped recipes (training/recipes/): edsr_x2, edsr_x3, edsr_x4, srresnet_x4, srgan_x4,
     srgan_vgg54_x4 (needs --vgg), espcn_x2, espcn_x3, espcn_x4, espcn_lite_x2, espcn_lite_x3,
-    espcn_lite_x4; deblurring: srn, deepdeblur.
+    espcn_lite_x4; deblurring: srn, deepdeblur. Second stages, continuing the installed weights:
+    espcn_x2_finetune .. espcn_x4_finetune, edsr_x2_finetune .. edsr_x4_finetune.
     Examples:
       vidrestore train edsr_x2 --data DIV2K --minutes 600
       vidrestore train srn --data GOPRO_Large/train --data my_sharp_photos/

@@ -128,3 +128,39 @@ def score_photos(runner: Runner, model: Scored, paths: Sequence[Path], *, tile: 
             torch.cuda.empty_cache()  # photos differ in size: the allocator's cache only grows
     say(report.row())
     return report
+
+
+def check_record(model: Scored, path: Path) -> None:
+    """Refuse `--record` before any scoring when it cannot be written: only a weights
+    file can record figures, and an existing file is never replaced."""
+    from vidrestore.io.paths import check_output
+
+    if model.weights is None or model.weights.suffix.lower() != ".safetensors":
+        raise UsageError(f"--record writes a copy of a safetensors weights file; {model.name} has none here")
+    if path.suffix.lower() != ".safetensors":
+        raise UsageError(f"{path}: --record writes safetensors; give a .safetensors name")
+    check_output(path, model.weights, overwrite=True)
+    if path.exists():
+        raise OutputError(f"{path} already exists; --record writes a new file and never replaces one")
+
+
+def record_scores(report: Report, path: Path) -> None:
+    """Write `report`'s weights with its means as their held-out validation (the
+    metadata `vidrestore train` writes), the tensors and other metadata unchanged."""
+    from safetensors.torch import save_file
+
+    from vidrestore.io.paths import atomic_output
+    from vidrestore.models.weights import read_weights, validation_metadata
+
+    assert report.weights is not None
+    tensors, metadata = read_weights(report.weights)
+    means = report.cells()
+    base = report.layout.answers[0]
+    metadata.update(validation_metadata(
+        psnr=means["model"]["psnr"], ssim=means["model"]["ssim"], baseline=base, baseline_psnr=means[base]["psnr"],
+        grad_energy=means["model"]["grad_energy"], files=[n for n in report.names if n in report.per_image],
+        protocol=f"whole held-out photos; {report.layout.protocol}"))
+    metadata["val_scored_by"] = "vidrestore eval --record"
+    with atomic_output(path, overwrite=False) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+        tmp.chmod(0o644)

@@ -4,8 +4,9 @@ Processing runs on a ladder of models, dearest first: the asked-for model,
 then each lighter model in turn (`ModelSpec.lighter`) down to bicubic, every
 one on the whole frame. The ladder is quality-true: a rung is on it only when
 its weights' held-out gain over bicubic is at least `MARGIN_DB` above every
-cheaper rung's (a rung that would not be clearly better is left off with a
-warning), so every step up the ladder buys a better picture.
+cheaper rung's measured on the same photos (a rung that would not be clearly
+better is left off with a warning), so every step up the ladder buys a better
+picture.
 Running a model on a reduced input and resizing its output up is no rung: it
 loses more detail than the model restores (issue 16 measured 1.3 to 3.6 dB
 below bicubic).
@@ -59,13 +60,15 @@ MARGIN_DB = 0.2
 class Rung:
     """One setting on the ladder: `model` on the whole frame. `gain_db` is its weights'
     measured PSNR-Y gain over bicubic on held-out photos (0 for bicubic itself; None:
-    the weights file does not say)."""
+    the weights file does not say); `held_out` names those photos (the file's
+    `val_files`): gains measured on different photos do not compare."""
 
     model: str
     processor: Any  # a pipeline Processor
     cost_ms: float | None = None  # moving average of processing time
     observed_at: float = 0.0  # time.monotonic() of the last measurement
     gain_db: float | None = None
+    held_out: str | None = None
 
     @property
     def label(self) -> str:
@@ -105,27 +108,32 @@ def ladder_models(model: str, scale: int) -> list[str]:
 
 def quality_true(rungs: list[Rung]) -> list[Rung]:
     """`rungs` (dearest first) without those whose gain is not at least `MARGIN_DB` above
-    every cheaper rung's: a dearer rung must give a better picture, and none may be worse
-    than bicubic. A rung of unknown gain stays (it cannot be judged) and does not raise the bar."""
+    every cheaper rung's measured on the same held-out photos: a dearer rung must give a
+    better picture, and none may be worse than bicubic (0 dB on any photos). A rung of
+    unknown gain stays (it cannot be judged) and does not raise the bar; nor does a gain
+    measured on other photos than the rung's own."""
     kept: list[Rung] = []
-    best = 0.0  # bicubic's, the bottom rung
+    best: dict[str | None, float] = {}  # held-out photos -> the highest gain kept so far on them
     for rung in reversed(rungs):
-        if rung is rungs[-1] or rung.gain_db is None or rung.gain_db >= best + MARGIN_DB:
+        bar = best.get(rung.held_out, 0.0)
+        if rung is rungs[-1] or rung.gain_db is None or rung.gain_db >= bar + MARGIN_DB:
             kept.append(rung)
-            best = max(best, rung.gain_db or 0.0)
+            if rung is not rungs[-1] and rung.gain_db is not None:
+                best[rung.held_out] = max(bar, rung.gain_db)
         else:
             log.warning("%s is left off the live ladder: its held-out gain (%+.2f dB over bicubic) is not %.1f dB "
-                        "above a cheaper rung's (%+.2f dB)", rung.label, rung.gain_db, MARGIN_DB, best)
+                        "above a cheaper rung's on the same photos (%+.2f dB)", rung.label, rung.gain_db, MARGIN_DB, bar)
     return kept[::-1]
 
 
-def build_ladder(model: str, scale: int, make: Callable[[str], tuple[Any, float | None]]) -> list[Rung]:
+def build_ladder(model: str, scale: int, make: Callable[[str], tuple[Any, float | None, str | None]]) -> list[Rung]:
     """The rungs for `model` at `scale`, dearest first, kept quality-true (`quality_true`);
-    `make(name)` builds a processor and says the model's gain over bicubic."""
+    `make(name)` builds a processor and says the model's gain over bicubic and the
+    held-out photos it was measured on."""
     rungs = []
     for name in ladder_models(model, scale):
-        processor, gain = make(name)
-        rungs.append(Rung(name, processor, gain_db=0.0 if name == "bicubic" else gain))
+        processor, gain, held_out = make(name)
+        rungs.append(Rung(name, processor, gain_db=0.0 if name == "bicubic" else gain, held_out=held_out))
     return quality_true(rungs)
 
 
@@ -136,14 +144,15 @@ def open_ladder(model: str, scale: int, runtime: Runtime, announce: Announce | N
     is a file for `model` itself (the lighter rungs use their shipped weights);
     `announce` hears which backend `auto` took."""
     from vidrestore.models import load
-    from vidrestore.models.weights import read_metadata, recorded_number
+    from vidrestore.models.weights import read_metadata, recorded_number, recorded_photos
     from vidrestore.pipeline.build import open_model, stage_for
 
-    def make(name: str) -> tuple[Any, float | None]:
+    def make(name: str) -> tuple[Any, float | None, str | None]:
         loaded = load(name, scale=scale, task="sr", weights=weights if name == model else None)
-        # `vidrestore train` records the held-out gain over bicubic in the file it writes.
-        gain = None if loaded.weights is None else recorded_number(read_metadata(loaded.weights), "val_gain_db")
-        return stage_for(loaded, open_model(loaded, runtime, announce)), gain
+        # `vidrestore train` (and `eval --record`) record the held-out gain over bicubic in the file.
+        metadata = {} if loaded.weights is None else read_metadata(loaded.weights)
+        processor = stage_for(loaded, open_model(loaded, runtime, announce))
+        return processor, recorded_number(metadata, "val_gain_db"), recorded_photos(metadata)
 
     return build_ladder(model, scale, make)
 

@@ -83,6 +83,34 @@ def recorded_number(metadata: dict[str, str], key: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def recorded_photos(metadata: dict[str, str]) -> str | None:
+    """The held-out photos a file's figures were measured on (`val_files`), as a key that
+    is equal for the same photos in any order; None when the file does not say."""
+    try:
+        names = json.loads(metadata["val_files"])
+    except (KeyError, ValueError):
+        return None
+    return json.dumps(sorted(map(str, names))) if isinstance(names, list) else None
+
+
+def validation_metadata(*, psnr: float, ssim: float, baseline: str, baseline_psnr: float, grad_energy: float,
+                        files: list[str], protocol: str) -> dict[str, str]:
+    """The held-out figures a weights file records, as `vidrestore train` and
+    `vidrestore eval --record` write them: `val_gain_db` is what `vidrestore models`
+    shows and the live ladder compares, and `val_files` names the photos it was
+    measured on (gains compare only on the same photos)."""
+    return {
+        "val_psnr_y": f"{psnr:.4f}",
+        "val_ssim_y": f"{ssim:.5f}",
+        f"val_psnr_y_{baseline}": f"{baseline_psnr:.4f}",
+        "val_gain_db": f"{psnr - baseline_psnr:.4f}",
+        "val_gain_over": baseline,
+        "val_grad_energy": f"{grad_energy:.6g}",
+        "val_files": json.dumps(files),
+        "val_protocol": protocol,
+    }
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
