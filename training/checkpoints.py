@@ -136,6 +136,8 @@ def export(model: nn.Module, recipe: Recipe, out: Path, *, best: dict[str, Any] 
         "exported_step": str(best_step if best_step is not None else step),
         "trainer": "vidrestore train",
     }
+    if task is not None:
+        extra["train_data"] = json.dumps({"folders": task.folders, "images": task.description})
     save_weights(model, out, arch=r.model, scale=r.scale, options=r.model_options(), extra=extra, half=True)
     final: dict[str, float] = {}
     if task is not None:

@@ -201,4 +201,6 @@ def load_recipe(name_or_path: str) -> Recipe:
         raw = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: not valid TOML ({exc})") from None
-    return recipe_from_dict(raw, source=str(path))
+    # A shipped recipe is named as it sits in the repository, not by this machine's path to it.
+    source = f"training/recipes/{path.name}" if path.parent == RECIPES_DIR else str(path)
+    return recipe_from_dict(raw, source=source)

@@ -23,6 +23,13 @@ from torch.utils.data import Dataset
 from vidrestore.training.recipe import Recipe
 
 Log = Callable[[str], None]
+
+
+def folder_names(folders: list[Path]) -> list[str]:
+    """The training folders as a weights file records them: the last two parts
+    of each path ("bsds500/train"), enough to say which data without the
+    machine's own directories."""
+    return [f"{p.parent.name}/{p.name}" if p.parent.name else p.name for p in map(Path, folders)]
 _METRICS = ("psnr", "ssim", "grad_energy")
 
 
@@ -42,6 +49,7 @@ class SRTask:
 
         r = recipe
         self.recipe = r
+        self.folders = folder_names(folders)
         sources = find_sources(folders, r.scale)
         train, held = split_sources(sources, r.data.val)
         clean = r.data.degradation is None
@@ -92,6 +100,7 @@ class DeblurTask:
         from vidrestore.io.paths import is_image
 
         r = self.recipe = recipe
+        self.folders = folder_names(folders)
         sources = find_deblur_sources(folders)
         names = [source_name(s) for s in sources]
         held_names = set(held_out_names(names, r.data.val))

@@ -74,6 +74,8 @@ def test_every_shipped_recipe_loads_and_names_a_real_starting_point() -> None:
     for name in names:
         recipe = load_recipe(name)
         assert recipe.scale in get_spec(recipe.model).scales
+        # Weights record where their recipe came from, never this machine's install directory.
+        assert recipe.source == f"training/recipes/{name}.toml"
         if recipe.init and recipe.init.startswith("shipped:"):
             _, model, scale = recipe.init.split(":")
             assert get_spec(model).weights_path(int(scale[1:])).is_file()
@@ -179,6 +181,10 @@ def test_training_lowers_the_loss_and_exports_fp16_weights_that_upscale(tmp_path
     assert meta["arch"] == "edsr" and json.loads(meta["options"])["blocks"] == 1
     assert float(meta["val_gain_db"]) == pytest.approx(float(meta["val_psnr_y"]) - float(meta["val_psnr_y_bicubic"]), abs=1e-3)
     assert meta["train_steps"] == "60" and json.loads(meta["val_files"]) == ["img0.png"]
+    # The file says what it was trained on: the folders by name and the photo counts.
+    data = json.loads(meta["train_data"])
+    assert data["folders"] == [f"{photos.parent.name}/{photos.name}"]
+    assert data["images"].startswith("4 training and 1 held-out images")
     # The best held-out checkpoint is exported, and its number is the final whole-photo score.
     best = max(records, key=lambda r: r["psnr"])
     assert meta["exported_step"] == str(best["step"])
