@@ -29,7 +29,8 @@ def folder_names(folders: list[Path]) -> list[str]:
     """The training folders as a weights file records them: the last two parts
     of each path ("bsds500/train"), enough to say which data without the
     machine's own directories."""
-    return [f"{p.parent.name}/{p.name}" if p.parent.name else p.name for p in map(Path, folders)]
+    parts = [Path(p).resolve().parts[-2:] for p in folders]  # resolved: "." and "../x" have no name
+    return ["/".join(p) for p in parts]
 _METRICS = ("psnr", "ssim", "grad_energy")
 
 

@@ -371,3 +371,13 @@ def test_ctrl_c_saves_a_checkpoint_to_resume_from(tmp_path: Path, photos: Path) 
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert f"resumed {run_dir / 'checkpoint.pt'} at step {state['step']}" in done.stderr
+
+
+def test_weights_name_their_training_folders_without_the_machines_directories(tmp_path: Path, monkeypatch) -> None:
+    from vidrestore.training.tasks import folder_names
+
+    (tmp_path / "sets" / "bsds500" / "train").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "sets" / "bsds500" / "train")
+    # `--data .` and `--data ../train` are the same folder: both name it by its last two parts.
+    assert folder_names([Path("."), Path("../train")]) == ["bsds500/train", "bsds500/train"]
+    assert folder_names([tmp_path / "sets" / "bsds500"]) == ["sets/bsds500"]

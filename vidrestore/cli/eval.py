@@ -83,6 +83,6 @@ def eval_command(
         report.write_json(json_path)
         click.echo(f"wrote {json_path}", err=True)
     if record_path is not None:
-        record_scores(report, record_path)
-        click.echo(f"wrote {record_path} (the weights, recording gain {report.to_json()['mean']['gain_db']:+.3f} dB "
-                   f"on these {len(paths)} photos)", err=True)
+        gain = record_scores(report, record_path)
+        click.echo(f"wrote {record_path} (the weights, recording gain {gain:+.3f} dB on these {len(paths)} photos)",
+                   err=True)

@@ -144,9 +144,10 @@ def check_record(model: Scored, path: Path) -> None:
         raise OutputError(f"{path} already exists; --record writes a new file and never replaces one")
 
 
-def record_scores(report: Report, path: Path) -> None:
+def record_scores(report: Report, path: Path) -> float:
     """Write `report`'s weights with its means as their held-out validation (the
-    metadata `vidrestore train` writes), the tensors and other metadata unchanged."""
+    metadata `vidrestore train` writes), the tensors and other metadata unchanged.
+    Returns the gain recorded."""
     from safetensors.torch import save_file
 
     from vidrestore.io.paths import atomic_output
@@ -164,3 +165,4 @@ def record_scores(report: Report, path: Path) -> None:
     with atomic_output(path, overwrite=False) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
         tmp.chmod(0o644)
+    return float(metadata["val_gain_db"])
